@@ -1,0 +1,7 @@
+"""CLI commands of the sample stage (to be filled in by the stage's issue)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this stage's commands to the app."""

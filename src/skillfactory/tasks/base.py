@@ -1,0 +1,174 @@
+"""The task contract: a seeded question generator with a difficulty knob, and an exact verifier.
+
+A task is one file: a ``Params`` model (its knobs, validated), ``make_question`` (fields + gold for one item),
+``statement`` (the task text), and ``check_answer`` (exact verification of an extracted answer, saying why it
+is wrong). Everything else - splits, prompt variants, answer extraction - is shared here.
+
+Determinism and splits: item *i* of ``generate(n, seed, split)`` is drawn from ``Random(f"{seed}/{split}/{i}/{k}")``
+(k = retry), so any item can be rebuilt alone. Train and test never share a question *by construction*: a
+question belongs to the split chosen by a hash of its canonical key, and a generator re-draws until it gets a
+question of its own split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from skillfactory.errors import SkillFactoryError
+from skillfactory.prompting import VARIANTS, variant_prompt
+from skillfactory.records import Question
+
+#: Split shares, by hash of the canonical question key. "train" gets the rest.
+SPLIT_BUCKETS: dict[str, tuple[int, int]] = {"train": (0, 80), "test": (80, 100)}
+MAX_TEXT_CHARS = 200_000  # completions longer than this are not parsed at all
+MAX_ANSWER_CHARS = 2_000  # an extracted answer longer than this is "too_long"
+
+_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
+
+
+class TaskParamError(SkillFactoryError, ValueError):
+    """Bad task parameters; the message names the parameter and the valid range or choices."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Verdict of a verifier. ``reason`` is "ok" when correct, else a short code (no_answer, unparseable,
+    wrong_numbers, wrong_value, too_long, ...); ``detail`` is a human sentence."""
+
+    correct: bool
+    reason: str
+    detail: str = ""
+
+    @classmethod
+    def ok(cls) -> CheckResult:
+        return cls(True, "ok")
+
+    @classmethod
+    def wrong(cls, reason: str, detail: str = "") -> CheckResult:
+        return cls(False, reason, detail)
+
+
+class TaskParams(BaseModel):
+    """Base of task knobs: frozen and strict about unknown names."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def extract_answer(text: str) -> str | None:
+    """Content of the **last** ``<answer>...</answer>`` block (stripped), or None."""
+    if not isinstance(text, str) or len(text) > MAX_TEXT_CHARS:
+        return None
+    found = _ANSWER.findall(text)
+    return found[-1].strip() if found else None
+
+
+class Task(ABC):
+    """Base class of all tasks. Subclasses set ``name``, ``Params`` and implement the abstract methods."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type[TaskParams]] = TaskParams
+    #: How many times ``generate`` re-draws an item (other split / unsolvable) before giving up.
+    max_draws: ClassVar[int] = 1000
+
+    def __init__(self, **params: Any):
+        try:
+            self.params = self.Params(**params)
+        except ValidationError as e:
+            first = e.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "params"
+            valid = ", ".join(self.Params.model_fields)
+            raise TaskParamError(
+                f"task {self.name!r}: parameter {field!r}: {first['msg']} (parameters: {valid or 'none'})"
+            ) from None
+
+    # ---- to implement -------------------------------------------------------------------------------------
+    @abstractmethod
+    def make_question(self, rng: random.Random) -> tuple[dict[str, Any], str, dict[str, Any]] | None:
+        """Draw one question: (fields, gold answer, metadata), or None to ask for another draw."""
+
+    @abstractmethod
+    def statement(self, question: Question) -> str:
+        """The plain task text for a question (without style or answer-format instructions)."""
+
+    @abstractmethod
+    def check_answer(self, question: Question, answer: str) -> CheckResult:
+        """Exactly verify an extracted answer. Must never raise on any string, nor run it as code."""
+
+    def canonical_key(self, fields: dict[str, Any]) -> str:
+        """A string that is equal for questions that are the same question (used for split assignment)."""
+        return repr(sorted(fields.items()))
+
+    # ---- shared ---------------------------------------------------------------------------------------------
+    @property
+    def param_tag(self) -> str:
+        items = self.params.model_dump()
+        return ",".join(f"{k}={v}" for k, v in sorted(items.items()))
+
+    def split_of(self, fields: dict[str, Any]) -> str:
+        h = int(hashlib.sha256(f"{self.name}|{self.canonical_key(fields)}".encode()).hexdigest()[:8], 16) % 100
+        for split, (lo, hi) in SPLIT_BUCKETS.items():
+            if lo <= h < hi:
+                return split
+        raise AssertionError("SPLIT_BUCKETS must cover 0..99")  # pragma: no cover
+
+    def generate_one(self, index: int, seed: int, split: str = "train") -> Question:
+        if split not in SPLIT_BUCKETS:
+            raise TaskParamError(f"unknown split {split!r}; expected one of {', '.join(SPLIT_BUCKETS)}")
+        for k in range(self.max_draws):
+            rng = random.Random(f"{self.name}/{self.param_tag}/{seed}/{split}/{index}/{k}")
+            drawn = self.make_question(rng)
+            if drawn is None:
+                continue
+            fields, gold, metadata = drawn
+            if self.split_of(fields) != split:
+                continue
+            return Question(
+                id=f"{self.name}[{self.param_tag}]/{split}/s{seed}/{index:06d}",
+                task=self.name,
+                params=self.params.model_dump(),
+                fields=fields,
+                gold=gold,
+                split=split,
+                metadata=metadata,
+            )
+        raise TaskParamError(
+            f"task {self.name!r} with {self.param_tag}: no {split} question after {self.max_draws} draws; "
+            "widen the parameter ranges"
+        )
+
+    def generate(self, n: int, seed: int = 0, split: str = "train") -> list[Question]:
+        """``n`` questions; item *i* depends only on (params, seed, split, i)."""
+        return [self.generate_one(i, seed, split) for i in range(n)]
+
+    def prompt(self, question: Question, variant: str = "original") -> str:
+        """The user prompt for a question in one of the 4 variants (see ``prompting.VARIANTS``)."""
+        return variant_prompt(self.statement(question), variant)
+
+    @staticmethod
+    def extract_answer(text: str) -> str | None:
+        return extract_answer(text)
+
+    def check(self, question: Question, text: str) -> CheckResult:
+        """Extract the last <answer> from a completion and verify it, saying why it is wrong."""
+        answer = extract_answer(text)
+        if answer is None:
+            return CheckResult.wrong("no_answer", "no <answer>...</answer> block")
+        if len(answer) > MAX_ANSWER_CHARS:
+            return CheckResult.wrong("too_long", f"answer longer than {MAX_ANSWER_CHARS} characters")
+        try:
+            return self.check_answer(question, answer)
+        except (ValueError, ArithmeticError, OverflowError, RecursionError) as e:  # a verifier bug must not stop a run
+            return CheckResult.wrong("unparseable", f"{type(e).__name__}: {e}")
+
+    def verify(self, question: Question, text: str) -> bool:
+        return self.check(question, text).correct
+
+
+__all__ = ["VARIANTS", "CheckResult", "Task", "TaskParams", "TaskParamError", "extract_answer"]
