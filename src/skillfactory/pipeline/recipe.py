@@ -1,0 +1,97 @@
+"""A recipe: one YAML file that describes a whole experiment (base model, task, stage settings, arms, seeds).
+
+Stage sections (``sample``, ``reflect``, ``traces``, ``sft``, ``grpo``, ``eval``) are passed through to the stage's
+own config class (``SampleConfig``, ``ReflectConfig``, ...) which validates them, so a recipe accepts exactly the
+options of the CLI commands. The pipeline fills in the fields it owns (model paths, inputs, out folders, seed).
+
+Arms (the comparison the user wants):
+- ``base``: the base model, evaluated as is (always evaluated; it is the reference for regression);
+- ``rl_only``: GRPO from the base model;
+- ``skillfactory``: silver traces (``traces.formats``) -> SFT -> GRPO;
+- ``sft_only``: the SkillFactory SFT model without GRPO;
+- ``no_reflection`` / ``random``: ablations - traces of that format -> SFT -> GRPO.
+Every GRPO arm gets the same GRPO settings (``grpo`` section), so the RL budget is equal.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from skillfactory.config import deep_merge, load_yaml, validate
+
+ARMS = ("rl_only", "skillfactory", "sft_only", "no_reflection", "random")
+#: The trace format each SFT arm trains on (``skillfactory`` uses the recipe's ``traces.formats``).
+ARM_TRACE_FORMAT = {"no_reflection": "no_reflection", "random": "random"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ToyModelSpec(_Strict):
+    preset: Literal["micro", "tiny"] = "tiny"
+    seed: int = 0
+
+
+class BaseModelSpec(_Strict):
+    """Either a local model path (a real model, e.g. Qwen2.5-1.5B-Instruct) or the embedded toy model."""
+
+    path: str | None = None
+    toy: ToyModelSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> BaseModelSpec:
+        if (self.path is None) == (self.toy is None):
+            raise ValueError("give exactly one of 'path' (a local model folder) or 'toy' ({preset: tiny})")
+        return self
+
+
+class TaskSpec(_Strict):
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class BackendSpec(_Strict):
+    name: str = "hf"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Recipe(_Strict):
+    name: str
+    out: str = "runs/{name}"  # output root; {name} is replaced by the recipe name
+    description: str = ""
+    base_model: BaseModelSpec
+    backend: BackendSpec = Field(default_factory=BackendSpec)
+    task: TaskSpec
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    arms: list[str] = Field(default_factory=lambda: ["rl_only", "skillfactory", "sft_only"])
+    sample: dict[str, Any] = Field(default_factory=dict)
+    reflect: dict[str, Any] = Field(default_factory=dict)
+    traces: dict[str, Any] = Field(default_factory=dict)
+    sft: dict[str, Any] = Field(default_factory=dict)
+    grpo: dict[str, Any] = Field(default_factory=dict)
+    eval: dict[str, Any] = Field(default_factory=dict)
+    report: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> Recipe:
+        unknown = [a for a in self.arms if a not in ARMS]
+        if unknown:
+            raise ValueError(f"unknown arm(s) {unknown}; choose from {', '.join(ARMS)}")
+        if not self.seeds:
+            raise ValueError("seeds must list at least one seed")
+        return self
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.out.format(name=self.name))
+
+
+def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
+    """Load and validate a recipe YAML, applying ``key.sub=value`` overrides (see ``config.parse_overrides``)."""
+    data = deep_merge(load_yaml(path), overrides or {})
+    data.setdefault("name", Path(path).stem)
+    return validate(Recipe, data, str(path))

@@ -1,0 +1,148 @@
+"""Adapters from the recipe to each stage's own function: what settings key a stage's cache, and how to call it.
+
+Each ``*_settings`` returns the stage's settings (its recipe section plus what the pipeline decides: task,
+seed, trace format, label); each ``run_*`` builds the stage's config from those settings plus its inputs and
+output folder, calls the stage function (which resumes from whatever its folder holds), and returns the
+stage's output path. Stage modules are imported inside ``run_*`` so planning and ``--dry-run`` stay fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from skillfactory.pipeline.recipe import Recipe
+from skillfactory.pipeline.runner import Stage
+
+
+def _task(recipe: Recipe) -> dict[str, Any]:
+    return {"task": recipe.task.name, "params": dict(recipe.task.params)}
+
+
+def _backend(recipe: Recipe) -> dict[str, Any]:
+    return {"backend": recipe.backend.name, "backend_options": dict(recipe.backend.options)}
+
+
+# ---- base model ------------------------------------------------------------------------------------------------
+def base_model_settings(recipe: Recipe) -> dict[str, Any]:
+    spec = recipe.base_model
+    return {"path": str(Path(spec.path).resolve())} if spec.path else {"toy": spec.toy.model_dump()}
+
+
+def run_base_model(stage: Stage, inputs: dict[str, Path]) -> Path:
+    if "path" in stage.settings:
+        path = Path(stage.settings["path"])
+        if not (path / "config.json").exists():
+            from skillfactory.errors import SkillFactoryError
+
+            raise SkillFactoryError(f"base_model.path {path}: no config.json there; expected a Hugging Face model folder")
+        return path
+    from skillfactory.toy import build_toy_model
+
+    toy = stage.settings["toy"]
+    return Path(build_toy_model(preset=toy["preset"], seed=toy["seed"]))
+
+
+# ---- sample / reflect --------------------------------------------------------------------------------------------
+def sample_settings(recipe: Recipe, seed: int) -> dict[str, Any]:
+    return {**_backend(recipe), **recipe.sample, **_task(recipe), "seed": seed, "split": "train"}
+
+
+def run_sample(stage: Stage, inputs: dict[str, Path]) -> Path:
+    from skillfactory.sampling import SampleConfig, sample
+
+    cfg = SampleConfig(**stage.settings, model=str(inputs["base_model"]), out=str(stage.out))
+    sample(cfg)
+    return stage.out / "samples.jsonl"
+
+
+def reflect_settings(recipe: Recipe, seed: int) -> dict[str, Any]:
+    return {**_backend(recipe), **recipe.reflect, "seed": seed}
+
+
+def run_reflect(stage: Stage, inputs: dict[str, Path]) -> Path:
+    from skillfactory.reflection import ReflectConfig, reflect
+
+    samples = next(p for n, p in inputs.items() if n.endswith("sample"))
+    model = stage.settings.get("model") or _base_model_of(samples)
+    settings = {k: v for k, v in stage.settings.items() if k != "model"}
+    cfg = ReflectConfig(**settings, model=str(model), samples=str(samples), out=str(stage.out))
+    reflect(cfg)
+    return stage.out / "reflections.jsonl"
+
+
+def _base_model_of(samples: Path) -> str:
+    """The model that wrote the samples (the reflection model by default: self-distillation)."""
+    import yaml
+
+    return yaml.safe_load((samples.parent / "config.yaml").read_text())["model"]
+
+
+# ---- traces / sft / grpo ----------------------------------------------------------------------------------------
+def traces_settings(recipe: Recipe, seed: int, fmt: str | None) -> dict[str, Any]:
+    settings = {**recipe.traces, "seed": seed}
+    if fmt is not None:
+        settings["formats"] = [fmt]
+    return settings
+
+
+def run_traces(stage: Stage, inputs: dict[str, Path]) -> Path:
+    from skillfactory.traces.build import TraceConfig, build_traces
+
+    samples = next(p for n, p in inputs.items() if n.endswith("sample"))
+    reflections = next(p for n, p in inputs.items() if n.endswith("reflect"))
+    cfg = TraceConfig(**stage.settings, samples=str(samples), reflections=str(reflections), out=str(stage.out))
+    build_traces(cfg)
+    return stage.out / "traces.jsonl"
+
+
+def sft_settings(recipe: Recipe, seed: int) -> dict[str, Any]:
+    return {**recipe.sft, "seed": seed}
+
+
+def run_sft(stage: Stage, inputs: dict[str, Path]) -> Path:
+    from skillfactory.training.sft import SFTRunConfig, run_sft as sft
+
+    traces = next(p for n, p in inputs.items() if "traces" in n)
+    cfg = SFTRunConfig(**stage.settings, model=str(inputs["base_model"]), traces=str(traces), out=str(stage.out))
+    sft(cfg)
+    return stage.out / "final"
+
+
+def grpo_settings(recipe: Recipe, seed: int) -> dict[str, Any]:
+    return {**recipe.grpo, **_task(recipe), "seed": seed}
+
+
+def run_grpo(stage: Stage, inputs: dict[str, Path]) -> Path:
+    from skillfactory.training.grpo import GRPORunConfig, run_grpo as grpo
+
+    (model,) = inputs.values()
+    cfg = GRPORunConfig(**stage.settings, model=str(model), out=str(stage.out))
+    grpo(cfg)
+    return stage.out / "final"
+
+
+# ---- eval / report -----------------------------------------------------------------------------------------------
+def eval_settings(recipe: Recipe, seed: int, label: str) -> dict[str, Any]:
+    return {**_backend(recipe), **recipe.eval, "seed": seed, "label": label}
+
+
+def run_eval(stage: Stage, inputs: dict[str, Path]) -> Path:
+    from skillfactory.evaluation.evaluate import EvalConfig, evaluate
+
+    (model,) = inputs.values()
+    cfg = EvalConfig(**stage.settings, model=str(model), out=str(stage.out))
+    evaluate(cfg)
+    return stage.out
+
+
+def report_settings(recipe: Recipe, seed: int) -> dict[str, Any]:
+    return {**recipe.report, "title": f"{recipe.name} (seed {seed})", **_task(recipe)}
+
+
+def run_report(stage: Stage, inputs: dict[str, Path]) -> Path:
+    from skillfactory.report import write_report
+
+    # eval stages output their folder; training stages output <folder>/final
+    dirs = [p.parent if p.name == "final" else p for p in inputs.values()]
+    return Path(write_report(dirs, stage.out, **stage.settings))
