@@ -1,0 +1,84 @@
+"""Recipes -> stage plans: the arms get the stages they need, and the same GRPO settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from skillfactory.config import ConfigError
+from skillfactory.pipeline.plan import build_plan
+from skillfactory.pipeline.recipe import load_recipe
+
+RECIPE = """
+name: t
+out: {out}
+base_model: {{toy: {{preset: micro}}}}
+task: {{name: countdown, params: {{num_args: 3}}}}
+arms: {arms}
+grpo: {{max_steps: 3}}
+"""
+
+
+def write(tmp_path, arms="[rl_only, skillfactory, sft_only]", **extra):
+    path = tmp_path / "r.yaml"
+    path.write_text(RECIPE.format(out=tmp_path / "run", arms=arms) + "".join(f"{k}: {v}\n" for k, v in extra.items()))
+    return path
+
+
+def test_default_arms_plan(tmp_path):
+    stages = build_plan(load_recipe(write(tmp_path)))
+    names = [s.name for s in stages]
+    assert names == [
+        "base_model", "sample", "reflect", "traces/skillfactory", "sft/skillfactory", "grpo/skillfactory",
+        "grpo/rl_only", "eval/base", "eval/sft_only", "eval/skillfactory", "eval/rl_only", "report",
+    ]
+    by = {s.name: s for s in stages}
+    assert by["grpo/rl_only"].deps == ["base_model"]
+    assert by["grpo/skillfactory"].deps == ["sft/skillfactory"]
+    assert by["eval/sft_only"].deps == ["sft/skillfactory"]
+    # equal RL budget: both GRPO arms have the same settings (so only their inputs differ)
+    assert by["grpo/rl_only"].settings == by["grpo/skillfactory"].settings
+    assert len({s.key for s in stages}) == len(stages)
+
+
+def test_ablation_arms_use_their_trace_format(tmp_path):
+    stages = build_plan(load_recipe(write(tmp_path, arms="[no_reflection, random]")))
+    by = {s.name: s for s in stages}
+    assert by["traces/no_reflection"].settings["formats"] == ["no_reflection"]
+    assert by["traces/random"].settings["formats"] == ["random"]
+    assert "grpo/rl_only" not in by
+
+
+def test_keys_change_only_downstream_of_a_setting(tmp_path):
+    a = {s.name: s.key for s in build_plan(load_recipe(write(tmp_path)))}
+    b = {s.name: s.key for s in build_plan(load_recipe(write(tmp_path), {"grpo": {"max_steps": 4}}))}
+    changed = {n for n in a if a[n] != b[n]}
+    assert changed == {"grpo/skillfactory", "grpo/rl_only", "eval/skillfactory", "eval/rl_only", "report"}
+
+
+def test_multiple_seeds_get_their_own_folders(tmp_path):
+    stages = build_plan(load_recipe(write(tmp_path, seeds="[0, 1]")))
+    names = [s.name for s in stages]
+    assert "s0/sample" in names and "s1/grpo/rl_only" in names
+    assert {s.out.parent.name for s in stages if s.name.startswith("s1/")} == {"s1"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"arms": "[rl_only, magic]"}, "unknown arm"),
+        ({"colour": "blue"}, "colour"),
+    ],
+)
+def test_bad_recipes_name_the_field(tmp_path, extra, message):
+    path = tmp_path / "r.yaml"
+    arms = extra.pop("arms", "[rl_only]")
+    path.write_text(RECIPE.format(out=tmp_path, arms=arms) + "".join(f"{k}: {v}\n" for k, v in extra.items()))
+    with pytest.raises(ConfigError, match=message):
+        load_recipe(path)
+
+
+def test_recipe_needs_exactly_one_base_model(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("name: x\nbase_model: {}\ntask: {name: countdown}\n")
+    with pytest.raises(ConfigError, match="base_model"):
+        load_recipe(path)
