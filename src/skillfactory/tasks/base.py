@@ -55,6 +55,10 @@ class CheckResult:
         return cls(False, reason, detail)
 
 
+class QuestionFieldError(SkillFactoryError, ValueError):
+    """A question whose ``fields`` do not fit its task (e.g. a hand-edited questions file)."""
+
+
 class TaskParams(BaseModel):
     """Base of task knobs: frozen and strict about unknown names."""
 
@@ -74,6 +78,8 @@ class Task(ABC):
 
     name: ClassVar[str]
     Params: ClassVar[type[TaskParams]] = TaskParams
+    #: Schema of ``Question.fields`` (None = not checked); see :meth:`validate_question`.
+    Fields: ClassVar[type[BaseModel] | None] = None
     #: How many times ``generate`` re-draws an item (other split / unsolvable) before giving up.
     max_draws: ClassVar[int] = 1000
 
@@ -167,8 +173,25 @@ class Task(ABC):
         except (ValueError, ArithmeticError, OverflowError, RecursionError) as e:  # a verifier bug must not stop a run
             return CheckResult.wrong("unparseable", f"{type(e).__name__}: {e}")
 
+    def validate_question(self, question: Question, source: str = "question") -> None:
+        """Raise :class:`QuestionFieldError` naming the field when ``question.fields`` does not fit this task.
+
+        Verifiers assume well-formed fields; files from elsewhere are checked with this first (``source`` is
+        prefixed to the message, e.g. ``"q.jsonl:12"``).
+        """
+        if question.task != self.name:
+            raise QuestionFieldError(f"{source}: field 'task': {question.task!r} is not task {self.name!r}")
+        if self.Fields is None:
+            return
+        try:
+            self.Fields.model_validate(question.fields)
+        except ValidationError as e:
+            first = e.errors()[0]
+            field = ".".join(["fields", *(str(p) for p in first["loc"])])
+            raise QuestionFieldError(f"{source}: field '{field}': {first['msg']}") from None
+
     def verify(self, question: Question, text: str) -> bool:
         return self.check(question, text).correct
 
 
-__all__ = ["VARIANTS", "CheckResult", "Task", "TaskParams", "TaskParamError", "extract_answer"]
+__all__ = ["VARIANTS", "CheckResult", "QuestionFieldError", "Task", "TaskParams", "TaskParamError", "extract_answer"]
