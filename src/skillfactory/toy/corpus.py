@@ -1,0 +1,186 @@
+"""The toy model's synthetic instruct corpus: **solve** and **reflect** conversations, one attempt each.
+
+- solve: user = ``task.prompt(question, variant)`` (exactly what the sampling stage asks), assistant = ONE
+  attempt in that variant's style from a noisy solver (``attempts.py``).
+- reflect: user = ``prompting.reflection_prompt(task.statement(question), attempt)`` (exactly what the
+  reflection stage asks), assistant = a step-by-step check ending in one verdict (``checks.py``), sometimes
+  mistaken on purpose.
+
+What the corpus must never show - it is what SkillFactory has to teach - is a second attempt, a
+``<sample>``/``<reflect>``/``<think>`` tag, or a trace glue phrase inside an answer; ``violations`` enforces that
+and ``build_corpus`` refuses to return a corpus that breaks it. Truth is always the task verifier's; a check whose
+own reasoning disagrees with the verifier is dropped and counted (``disagreements``, expected 0).
+
+Deterministic: conversation *i* depends only on (preset corpus config, seed, i).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+
+from skillfactory.errors import SkillFactoryError
+from skillfactory.prompting import VARIANTS, reflection_prompt
+from skillfactory.tasks import get_task
+from skillfactory.tasks.base import Task
+from skillfactory.toy.attempts import countdown_attempt, mult_attempt
+from skillfactory.toy.checks import countdown_check, countdown_honest, mult_check
+from skillfactory.toy.presets import CorpusConfig
+
+#: Bump when the corpus format changes: it is part of the cache key of built models.
+CORPUS_VERSION = "1"
+
+_FORBIDDEN_TAGS = re.compile(r"</?(sample|reflect|think)>", re.IGNORECASE)
+_VERDICT = re.compile(r"<verdict>", re.IGNORECASE)
+_ANSWER = re.compile(r"<answer>", re.IGNORECASE)
+
+
+class CorpusError(SkillFactoryError, RuntimeError):
+    """The corpus broke one of its rules (a bug in the noisy solvers, not a user error)."""
+
+
+@dataclass(frozen=True)
+class Conversation:
+    kind: str  # "solve" | "reflect"
+    task: str
+    size: int  # countdown: numbers; multiplication: digits
+    variant: str  # prompt variant of the attempt
+    messages: list[dict[str, str]]
+    correct: bool  # verifier's truth about the attempt
+    verdict: bool | None = None  # reflect: the verdict written
+    error: str | None = None  # the noisy solver's error kind (None = meant right)
+
+
+@dataclass
+class CorpusStats:
+    counts: dict[str, int] = field(default_factory=dict)
+    disagreements: int = 0
+
+    def add(self, key: str) -> None:
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+
+def glue_phrases() -> list[str]:
+    """Trace glue phrases (traces/phrases.py), or [] when that module is absent: imported lazily."""
+    try:
+        from skillfactory.traces.phrases import all_phrases
+    except ImportError:
+        return []
+    return list(all_phrases())
+
+
+def violations(conv: Conversation, phrases: list[str] | None = None) -> list[str]:
+    """Rule breaks of one conversation's assistant turn (empty when clean)."""
+    text = conv.messages[-1]["content"]
+    found = []
+    if _FORBIDDEN_TAGS.search(text):
+        found.append("trace tag in answer")
+    n_answers, n_verdicts = len(_ANSWER.findall(text)), len(_VERDICT.findall(text))
+    if conv.kind == "solve" and (n_answers != 1 or n_verdicts):
+        found.append(f"solve with {n_answers} answers and {n_verdicts} verdicts")
+    if conv.kind == "reflect" and (n_verdicts != 1 or n_answers):
+        found.append(f"reflect with {n_verdicts} verdicts and {n_answers} answers")
+    low = text.lower()
+    for p in phrases or []:
+        if p.strip() and p.strip().lower() in low:
+            found.append(f"glue phrase {p!r}")
+            break
+    return found
+
+
+def _weighted(rng: random.Random, weights: dict) -> object:
+    keys = sorted(weights, key=str)
+    return rng.choices(keys, weights=[weights[k] for k in keys])[0]
+
+
+class _Tasks:
+    """Task objects per (name, size), built once."""
+
+    def __init__(self, cfg: CorpusConfig):
+        self.cfg = cfg
+        self._cache: dict[tuple[str, int], Task] = {}
+
+    def get(self, name: str, size: int) -> Task:
+        key = (name, size)
+        if key not in self._cache:
+            if name == "countdown":
+                self._cache[key] = get_task("countdown", num_args=size, **self.cfg.countdown_params)
+            else:
+                self._cache[key] = get_task("multiplication", digits=size)
+        return self._cache[key]
+
+
+def countdown_fields(question) -> tuple[list[int], int]:
+    return [int(n) for n in question.fields["numbers"]], int(question.fields["target"])
+
+
+def mult_fields(question) -> tuple[int, int]:
+    f = question.fields
+    return int(f["a"]), int(f["b"])
+
+
+def make_conversation(cfg: CorpusConfig, tasks: _Tasks, seed: int, i: int, stats: CorpusStats) -> Conversation | None:
+    """Conversation ``i`` of the corpus (None when dropped)."""
+    rng = random.Random(f"toy-corpus/{seed}/{i}")
+    name = _weighted(rng, cfg.task_weights)
+    size = int(_weighted(rng, cfg.countdown_sizes if name == "countdown" else cfg.multiplication_sizes))
+    task = tasks.get(name, size)
+    question = task.generate_one(i, seed=seed, split="train")
+    kind = "solve" if rng.random() < cfg.solve_share else "reflect"
+    variant = rng.choice(VARIANTS)
+    if name == "countdown":
+        numbers, target = countdown_fields(question)
+        att = countdown_attempt(numbers, target, variant, rng, cfg.countdown_p_correct,
+                                cfg.countdown_params.get("operators", "+-"))
+    else:
+        x, y = mult_fields(question)
+        att = mult_attempt(x, y, variant, rng, cfg.multiplication_p_correct)
+    truth = task.check(question, att.text).correct
+    stats.add(f"{name}{size}/{'right' if truth else 'wrong'}")
+    if kind == "solve":
+        messages = [{"role": "user", "content": task.prompt(question, variant)},
+                    {"role": "assistant", "content": att.text}]
+        return Conversation(kind, name, size, variant, messages, truth, None, att.error)
+    flip = rng.random() < cfg.verdict_flip
+    if name == "countdown":
+        if countdown_honest(att, numbers, target) != truth:
+            stats.disagreements += 1
+            return None
+        check, verdict = countdown_check(att, numbers, target, flip, rng)
+    else:
+        answer = task.extract_answer(att.text)
+        if (answer is not None and answer.isdigit() and int(answer) == x * y) != truth:
+            stats.disagreements += 1
+            return None
+        check, verdict = mult_check(att, answer, x, y, flip, rng)
+    stats.add(f"reflect/{'agree' if verdict == truth else 'flipped'}")
+    messages = [{"role": "user", "content": reflection_prompt(task.statement(question), att.text)},
+                {"role": "assistant", "content": check}]
+    return Conversation(kind, name, size, variant, messages, truth, verdict, att.error)
+
+
+def build_corpus(cfg: CorpusConfig, seed: int = 0, n: int | None = None) -> tuple[list[Conversation], CorpusStats]:
+    """The corpus for a seed (``n`` overrides the configured size). Raises CorpusError if any rule is broken."""
+    tasks, stats = _Tasks(cfg), CorpusStats()
+    phrases = glue_phrases()
+    out = []
+    for i in range(cfg.n_conversations if n is None else n):
+        conv = make_conversation(cfg, tasks, seed, i, stats)
+        if conv is None:
+            continue
+        bad = violations(conv, phrases)
+        if bad:
+            raise CorpusError(f"toy corpus conversation {i} breaks a rule ({bad[0]}): {conv.messages[-1]['content']!r}")
+        out.append(conv)
+    return out, stats
+
+
+def tokenizer_texts(convs: list[Conversation]) -> list[str]:
+    """Texts the tokenizer is trained on: the corpus plus every prompt and glue phrase the pipeline will use,
+    so none of them falls apart into bytes."""
+    from skillfactory.prompting import ANSWER_RULE, REFLECTION_TEMPLATE, VARIANT_INSTRUCTIONS
+
+    texts = [m["content"] for c in convs for m in c.messages]
+    extra = [ANSWER_RULE, REFLECTION_TEMPLATE, *VARIANT_INSTRUCTIONS.values(), *glue_phrases()]
+    return texts + extra * 20

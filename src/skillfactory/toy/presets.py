@@ -1,0 +1,103 @@
+"""Presets of the toy base model: corpus mix, noisy-solver rates, architecture and pretraining budget.
+
+``micro`` is for tests (builds in seconds, quality not required). ``tiny`` is the quickstart's base model: its
+task ranges and size were chosen by measurement (``skillfactory toy eval``; figures in the README) so that it
+partly solves countdown with 3 numbers (GRPO groups then have reward variance), checks answers mostly right,
+and never chains attempts.
+
+Countdown in both presets (also what the quickstart recipe trains and evaluates on): numbers 1-20, operators
+``+ -``, each number used exactly once, target any positive result of a left-to-right chain. These are the
+``countdown_params`` below, passed to ``get_task("countdown", num_args=k, **countdown_params)``.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from skillfactory.errors import SkillFactoryError
+from skillfactory.toy.model import ArchConfig
+
+
+class ToyPresetError(SkillFactoryError, ValueError):
+    """Unknown preset name."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CorpusConfig(_Frozen):
+    """What the synthetic pretraining corpus contains."""
+
+    n_conversations: int = Field(20_000, ge=1)  # solve + reflect conversations, each seen once
+    solve_share: float = Field(0.6, ge=0, le=1)  # the rest are reflect conversations
+    task_weights: dict[str, float] = {"countdown": 0.6, "multiplication": 0.4}
+    countdown_params: dict = {"min_number": 1, "max_number": 20, "operators": "+-"}  # task params besides num_args
+    countdown_sizes: dict[int, float] = {2: 0.2, 3: 0.6, 4: 0.2}  # num_args -> weight
+    countdown_p_correct: float = Field(0.5, ge=0, le=1)  # noisy solver: share of right attempts when solvable
+    multiplication_sizes: dict[int, float] = {2: 0.7, 3: 0.3}  # digits -> weight
+    multiplication_p_correct: float = Field(0.7, ge=0, le=1)
+    verdict_flip: float = Field(0.12, ge=0, le=0.5)  # share of reflections with a mistaken verdict
+
+    @field_validator("task_weights")
+    @classmethod
+    def _known_tasks(cls, v: dict[str, float]) -> dict[str, float]:
+        unknown = set(v) - {"countdown", "multiplication"}
+        if unknown:
+            raise ValueError(f"corpus.task_weights: unknown task(s) {sorted(unknown)}; use countdown, multiplication")
+        return v
+
+
+class TrainConfig(_Frozen):
+    """Pretraining loop: AdamW, linear warmup then cosine decay, loss on assistant tokens only."""
+
+    batch_size: int = Field(32, ge=1)  # conversations per step
+    lr: float = Field(3e-3, gt=0)  # peak learning rate (tiny models take large ones)
+    warmup: float = Field(0.05, ge=0, lt=1)  # share of steps
+    weight_decay: float = Field(0.01, ge=0)
+    epochs: float = Field(1.0, gt=0)  # passes over the corpus
+    max_len: int = Field(384, ge=16)  # conversations longer than this (tokens) are dropped from training
+    threads: int = Field(0, ge=0)  # torch threads; 0 = all cores (results are deterministic per thread count)
+
+
+class ToyPreset(_Frozen):
+    name: str
+    vocab_size: int = 1024
+    arch: ArchConfig
+    corpus: CorpusConfig
+    train: TrainConfig
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    def fingerprint(self) -> dict:
+        """Everything that changes the built model, as plain JSON (for the cache key)."""
+        import dataclasses
+
+        d = self.model_dump(mode="json", exclude={"arch"})
+        d["arch"] = dataclasses.asdict(self.arch)
+        return d
+
+
+PRESETS: dict[str, ToyPreset] = {
+    "micro": ToyPreset(
+        name="micro",
+        vocab_size=512,
+        arch=ArchConfig(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, max_position_embeddings=1024),
+        corpus=CorpusConfig(n_conversations=400),
+        train=TrainConfig(batch_size=16, lr=3e-3, max_len=384),
+    ),
+    "tiny": ToyPreset(
+        name="tiny",
+        vocab_size=1024,
+        arch=ArchConfig(hidden_size=128, num_layers=4, num_heads=4, intermediate_size=384,
+                        max_position_embeddings=2048),
+        corpus=CorpusConfig(n_conversations=20_000),
+        train=TrainConfig(batch_size=32, lr=3e-3),
+    ),
+}
+
+
+def get_preset(name: str) -> ToyPreset:
+    if name not in PRESETS:
+        raise ToyPresetError(f"unknown toy preset {name!r}; presets: {', '.join(PRESETS)}")
+    return PRESETS[name]
