@@ -1,0 +1,8 @@
+"""Silver traces (SPEC 2.3-2.4): a model's own attempts and true reflections rearranged into verify-and-retry
+examples for SFT.
+
+phrases.py  glue phrase pools          formats.py  one selection function per format + rendering
+sources.py  our samples/reflections     raw.py      the published raw layout
+build.py    TraceConfig, build_traces   outputs.py  JSONL, HF dataset, LLaMA-Factory export
+summary.py  counts and token lengths    show.py     terminal pretty-printer
+"""

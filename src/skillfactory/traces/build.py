@@ -1,0 +1,226 @@
+"""The traces stage: rearrange a model's own attempts and true reflections into silver traces (SPEC 2.3-2.4).
+
+    >>> cfg = TraceConfig(samples="run/sample/samples.jsonl", reflections="run/reflect/reflections.jsonl",
+    ...                   formats=["*C_full"], max_responses=5, seed=0, out="run/traces")
+    >>> summary = build_traces(cfg)   # OUT/traces.jsonl, OUT/dataset/, OUT/llamafactory/, OUT/summary.json
+
+Determinism: every random choice of a trace comes from ``Random(f"{seed}/{question_id}/{format}/{repeat}/{n}")``
+and questions are visited in sorted order, so the same inputs and seed give byte-identical files, and a
+question's traces do not change when other questions are added. ``no_reflection`` is seeded like ``*C_full``,
+so the ablation shows the same attempts as the main format, without the reflections.
+
+Resume: a finished build (manifest with the same config and the same input files) is not redone.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from skillfactory.artifacts import cache_key, read_manifest, write_manifest
+from skillfactory.records import Trace, atomic_write_text
+from skillfactory.traces.formats import CORRECT_FORMATS, FORMATS, FULL_FORMATS, MIN_BLOCKS, choose_n, render, select
+from skillfactory.traces.outputs import TraceWriter, write_dataset
+from skillfactory.traces.raw import RawColumns, load_raw
+from skillfactory.traces.sources import Corpus, Unit, load_records
+from skillfactory.traces.summary import Tally, token_lengths
+
+STAGE = "traces"
+
+
+class TraceConfig(BaseModel):
+    """Settings of the traces stage. Give ``samples`` + ``reflections`` (our stages' outputs) or ``raw``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    samples: str | None = None  # samples.jsonl of the sampling stage
+    reflections: str | None = None  # reflections.jsonl of the reflection stage
+    raw: str | None = None  # a parquet/JSONL file in the published raw layout, instead of samples+reflections
+    columns: RawColumns = Field(default_factory=RawColumns)  # column names of the raw file
+    formats: list[str] | dict[str, float] = Field(default_factory=lambda: ["*C_full"])
+    # list: every format for every question; {format: weight}: one format per question and repeat, drawn by weight
+    max_responses: int = Field(5, ge=1, le=64)  # most <sample> blocks in one trace (published default 5)
+    repeats: int = Field(1, ge=1, le=100)  # traces per question and format (each drawn afresh)
+    distinct_variants: bool = False  # all attempts of a trace from different prompt variants
+    seed: int = 0
+    tokenizer: str | None = None  # a local model/tokenizer folder: report token-length percentiles
+    out: str  # output folder
+
+    @field_validator("formats", mode="before")
+    @classmethod
+    def _split(cls, v: Any) -> Any:
+        return [f.strip() for f in v.split(",") if f.strip()] if isinstance(v, str) else v
+
+    @field_validator("formats")
+    @classmethod
+    def _known(cls, v: list[str] | dict[str, float]) -> list[str] | dict[str, float]:
+        names = list(v)
+        if not names:
+            raise ValueError(f"give at least one format ({', '.join(FORMATS)})")
+        for name in names:
+            if name not in FORMATS:
+                close = difflib.get_close_matches(name, FORMATS, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ValueError(f"unknown trace format {name!r}{hint} (formats: {', '.join(FORMATS)})")
+        if isinstance(v, dict) and any(w <= 0 for w in v.values()):
+            raise ValueError("format weights must be > 0")
+        if isinstance(v, list) and len(set(v)) != len(v):
+            raise ValueError("a format is listed twice; use repeats for more traces per question")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> TraceConfig:
+        if self.raw is None and (self.samples is None or self.reflections is None):
+            raise ValueError("give 'raw' (a published-layout file) or both 'samples' and 'reflections'")
+        if self.raw is not None and (self.samples is not None or self.reflections is not None):
+            raise ValueError("give either 'raw' or 'samples' + 'reflections', not both")
+        for name in self.formats:
+            if MIN_BLOCKS[name] > self.max_responses:
+                raise ValueError(f"max_responses={self.max_responses} is too small for format {name!r}, "
+                                 f"which needs {MIN_BLOCKS[name]} <sample> blocks")
+        return self
+
+
+def build_traces(cfg: TraceConfig, *, force: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Build the traces of ``cfg`` into ``cfg.out``; returns the summary (also in ``OUT/summary.json``)."""
+    out = Path(cfg.out)
+    inputs = _inputs(cfg)
+    fingerprints = {k: _fingerprint(Path(p)) for k, p in inputs.items()}
+    done = _finished(out, cfg, inputs, fingerprints)
+    if done is not None and not force:
+        return done
+
+    t0 = time.perf_counter()
+    corpus = load_raw(cfg.raw, cfg.columns) if cfg.raw else load_records(cfg.samples, cfg.reflections)
+    t_load = time.perf_counter() - t0
+    tally = Tally()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with TraceWriter(out) as writer, _progress(progress, len(corpus.units)) as advance:
+            for unit in corpus.units:
+                tally.start_question()
+                for trace in traces_for_unit(unit, cfg, corpus, tally):
+                    writer.write(trace)
+                tally.end_question()
+                advance()
+    finally:
+        corpus.close()
+    t_build = time.perf_counter() - t0 - t_load
+    write_dataset(out / "traces.jsonl", out / "dataset", writer.sha.hexdigest(), writer.max_line)
+
+    summary = tally.as_dict()
+    summary["attempts"] = dict(sorted(corpus.attempts.items()))
+    summary["reflections"] = dict(sorted(corpus.reflections.items()))
+    summary["token_lengths"] = token_lengths(out / "traces.jsonl", cfg.tokenizer) if cfg.tokenizer else None
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    seconds = round(time.perf_counter() - t0, 3)
+    write_manifest(out, STAGE, config=cfg, inputs=inputs, counts={"traces": summary["traces"]}, seed=cfg.seed,
+                   extra={"input_fingerprints": fingerprints, "seconds": seconds,
+                          "seconds_load": round(t_load, 3), "seconds_build": round(t_build, 3)})
+    if progress:
+        from rich.console import Console
+
+        q = summary["questions"]
+        Console(stderr=True).print(
+            f"traces: {summary['traces']} traces from {q['with_traces']}/{q['total']} questions "
+            f"({', '.join(f'{k} {v}' for k, v in summary['per_format'].items()) or 'none'}) in {seconds:.1f}s -> {out}",
+            highlight=False)
+    return summary
+
+
+def formats_for(cfg: TraceConfig, question_id: str, repeat: int) -> list[str]:
+    """The formats built for one question and repeat: all listed, or one drawn by weight."""
+    if isinstance(cfg.formats, list):
+        return cfg.formats
+    rng = random.Random(f"{cfg.seed}/{question_id}/mix/{repeat}")
+    names = list(cfg.formats)
+    return rng.choices(names, weights=[cfg.formats[n] for n in names])
+
+
+def traces_for_unit(unit: Unit, cfg: TraceConfig, corpus: Corpus, tally: Tally) -> Iterator[Trace]:
+    """Every trace of one question, in a fixed order (repeat, format, n); skips are counted in ``tally``."""
+    qid, pool = unit.question_id, unit.pool
+    for r in range(cfg.repeats):
+        for fmt in formats_for(cfg, qid, r):
+            full = fmt in FULL_FORMATS
+            seed_fmt = "*C_full" if fmt == "no_reflection" else fmt
+            for n in range(1, cfg.max_responses + 1) if full else [None]:
+                rng = random.Random(f"{cfg.seed}/{qid}/{seed_fmt}/{r}/{n or ''}")
+                blocks = n if n is not None else choose_n(fmt, pool, rng, cfg.max_responses, cfg.distinct_variants)
+                sel = select(fmt, pool, rng, blocks, cfg.distinct_variants)
+                if isinstance(sel, str):
+                    tally.skip(fmt, sel)
+                    continue
+                done = render(sel, rng, corpus.sample_text, corpus.reflection_text,
+                              with_reflection=fmt != "no_reflection")
+                if fmt in CORRECT_FORMATS and unit.check is not None and not unit.check(done.final):
+                    tally.skip(fmt, "final_answer_fails_check")
+                    continue
+                tally.made(fmt, len(sel.attempts), done.final_correct)
+                yield Trace(
+                    id=f"{qid}|{fmt}|r{r}" + (f"|n{n}" if full else ""),
+                    question_id=qid,
+                    format=fmt,
+                    messages=[{"role": "user", "content": unit.prompt},
+                              {"role": "assistant", "content": done.assistant}],
+                    n_attempts=len(sel.attempts),
+                    sample_ids=done.sample_ids,
+                    reflection_ids=done.reflection_ids,
+                    final_correct=done.final_correct,
+                )
+
+
+# ---- resume ------------------------------------------------------------------------------------------------------
+def _inputs(cfg: TraceConfig) -> dict[str, str]:
+    if cfg.raw:
+        return {"raw": str(Path(cfg.raw).resolve())}
+    return {"samples": str(Path(cfg.samples).resolve()), "reflections": str(Path(cfg.reflections).resolve())}
+
+
+def _fingerprint(path: Path) -> str:
+    """Size and modification time: cheap, and changes whenever an upstream stage rewrites its file."""
+    try:
+        st = path.stat()
+    except OSError:
+        return "missing"
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def _finished(out: Path, cfg: TraceConfig, inputs: dict[str, str], fps: dict[str, str]) -> dict[str, Any] | None:
+    """The saved summary when ``out`` holds a finished build of this very config and these input files."""
+    manifest = read_manifest(out)
+    summary = out / "summary.json"
+    if manifest is None or not summary.exists() or not (out / "traces.jsonl").exists():
+        return None
+    key = cache_key({"stage": STAGE, "config": cfg.model_dump(mode="json"), "inputs": inputs})
+    if manifest.get("cache_key") != key or manifest.get("input_fingerprints") != fps:
+        return None
+    return json.loads(summary.read_text())
+
+
+class _progress:
+    """A rich progress bar over questions (a no-op when ``enabled`` is False)."""
+
+    def __init__(self, enabled: bool, total: int):
+        self.enabled, self.total = enabled, total
+
+    def __enter__(self) -> Any:
+        if not self.enabled:
+            return lambda: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self._p = Progress("[bold]traces", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
+        self._p.start()
+        task = self._p.add_task("questions", total=self.total)
+        return lambda: self._p.advance(task)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.enabled:
+            self._p.stop()

@@ -1,0 +1,214 @@
+"""Inputs of the trace builder: our own ``samples.jsonl`` + ``reflections.jsonl`` -> per-question attempt pools.
+
+Why not ``records.read_jsonl``: the published scale (10k questions x 64 attempts x 4 reflections) is ~1 GB of
+JSONL; holding it as record objects would take several GB. Files are streamed line by line, only what a
+trace needs to *choose* attempts is kept (truth, variant, answer, kept-reflection indexes), and texts are
+referenced by byte offset and read back (memory-mapped) only for the attempts that end up in a trace.
+
+An attempt is usable when it is not skipped, its text is non-empty and holds no trace structure tags, a
+correct one has an extracted answer, and it has at least one kept reflection whose verdict and truth agree
+with the sample's own correctness. Everything else is counted by reason in the summary.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mmap
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from skillfactory.errors import SkillFactoryError
+from skillfactory.records import SCHEMA_VERSION, Question, Reflection, Sample
+from skillfactory.traces.formats import STRUCTURE_TAGS, Attempt, Pool
+
+log = logging.getLogger(__name__)
+R = TypeVar("R", bound=BaseModel)
+
+
+class TraceInputError(SkillFactoryError, ValueError):
+    """An input file of the trace builder that is missing, empty or malformed; names file, line/row, field."""
+
+
+@dataclass
+class Unit:
+    """One question ready for trace building: its user turn, its usable attempts, and a verifier if known."""
+
+    question_id: str
+    prompt: str
+    pool: Pool
+    check: Callable[[str], bool] | None = None  # final answer -> verifies? (None: no task object, raw input)
+
+
+@dataclass
+class Corpus:
+    """Units sorted by question id, plus where to read texts from and what was dropped on the way."""
+
+    units: list[Unit]
+    sample_text: Callable[[int], str]
+    reflection_text: Callable[[int], str]
+    attempts: Counter = field(default_factory=Counter)  # total, usable, unusable:<reason>
+    reflections: Counter = field(default_factory=Counter)  # total, kept, usable, <reason>
+    close: Callable[[], None] = lambda: None
+
+
+def has_structure_tag(text: str) -> bool:
+    return "<" in text and any(tag in text for tag in STRUCTURE_TAGS)
+
+
+def unusable_reason(text: str, correct: bool, answer: str | None, skipped: bool = False) -> str | None:
+    """Why an attempt cannot go into a trace (before looking at its reflections), or None."""
+    if skipped:
+        return "skipped"
+    if not text.strip():
+        return "empty_text"
+    if has_structure_tag(text):
+        return "tag_in_text"
+    if correct and answer is None:
+        return "correct_without_answer"
+    return None
+
+
+# ---- streaming JSONL with byte offsets ------------------------------------------------------------------------
+def _scan(path: Path, cls: type[R], what: str) -> Iterator[tuple[int, R]]:
+    """Yield (byte offset of the line, record); errors name file, line and field; a torn last line is skipped."""
+    if not path.exists():
+        raise TraceInputError(f"{path}: file not found (expected {what})")
+    seen = False
+    with path.open("rb") as f:
+        offset = 0
+        for lineno, line in enumerate(f, start=1):
+            start, offset = offset, offset + len(line)
+            if not line.strip():
+                continue
+            try:
+                rec = cls.model_validate_json(line)
+            except ValidationError as e:
+                first = e.errors()[0]
+                if first["type"] == "json_invalid" and not line.endswith(b"\n"):
+                    log.warning("%s:%d: skipping torn last line (an interrupted write)", path, lineno)
+                    break
+                loc = ".".join(str(p) for p in first["loc"]) or "<record>"
+                raise TraceInputError(f"{path}:{lineno}: field '{loc}': {first['msg']} (expected {what})") from None
+            if rec.schema_version != SCHEMA_VERSION:  # type: ignore[attr-defined]
+                raise TraceInputError(f"{path}:{lineno}: schema_version {rec.schema_version}, "  # type: ignore[attr-defined]
+                                      f"this skillfactory reads {SCHEMA_VERSION}")
+            seen = True
+            yield start, rec
+    if not seen:
+        raise TraceInputError(f"{path}: no records (expected {what})")
+
+
+class _LineTexts:
+    """Read the ``text`` field of the JSON line starting at a byte offset (memory-mapped file)."""
+
+    def __init__(self, path: Path):
+        self._f = path.open("rb")
+        self._mm = mmap.mmap(self._f.fileno(), 0, access=mmap.ACCESS_READ)
+
+    def __call__(self, offset: int) -> str:
+        end = self._mm.find(b"\n", offset)
+        return json.loads(self._mm[offset: end if end != -1 else len(self._mm)])["text"]
+
+    def close(self) -> None:
+        self._mm.close()
+        self._f.close()
+
+
+# ---- our records --------------------------------------------------------------------------------------------
+def _kept_reflections(path: Path, stats: Counter) -> dict[str, list[int]]:
+    """sample id -> flat [index, offset, truth, index, offset, truth, ...] of its usable kept reflections."""
+    out: dict[str, list[int]] = {}
+    seen: set[str] = set()
+    for offset, r in _scan(path, Reflection, "Reflection records (the reflection stage's reflections.jsonl)"):
+        stats["total"] += 1
+        if r.id in seen:
+            stats["duplicate"] += 1
+            continue
+        seen.add(r.id)
+        if not r.kept:
+            stats["not_kept"] += 1
+            continue
+        stats["kept"] += 1
+        if r.verdict is None or r.verdict != r.truth:
+            stats["verdict_differs_from_truth"] += 1
+        elif has_structure_tag(r.text):
+            stats["tag_in_text"] += 1
+        else:
+            out.setdefault(r.sample_id, []).extend((r.index, offset, int(r.truth)))
+    return out
+
+
+def load_records(samples: str | Path, reflections: str | Path) -> Corpus:
+    """Read our sampling/reflection outputs into per-question pools (see the module docstring)."""
+    samples, reflections = Path(samples), Path(reflections)
+    rstats: Counter = Counter()
+    astats: Counter = Counter()
+    kept = _kept_reflections(reflections, rstats)
+
+    questions: dict[str, Question] = {}
+    attempts: dict[str, list[Attempt]] = {}
+    seen: set[str] = set()
+    for offset, s in _scan(samples, Sample, "Sample records (the sampling stage's samples.jsonl)"):
+        sid = s.id
+        if sid in seen:
+            astats["duplicate"] += 1
+            continue
+        seen.add(sid)
+        astats["total"] += 1
+        qid = s.question.id
+        if qid not in questions:
+            questions[qid] = s.question
+            attempts[qid] = []
+        refl = kept.pop(sid, [])
+        reason = unusable_reason(s.text, s.correct, s.extracted, s.finish_reason == "skipped")
+        idx, refs = [], []
+        for i in range(0, len(refl), 3):
+            if bool(refl[i + 2]) != s.correct:
+                rstats["truth_differs_from_sample"] += 1
+            elif refl[i] not in idx:
+                idx.append(refl[i])
+                refs.append(refl[i + 1])
+        order = sorted(range(len(idx)), key=idx.__getitem__)
+        if reason is None and not idx:
+            reason = "no_kept_reflection"
+        if reason is not None:
+            astats[f"unusable:{reason}"] += 1
+            continue
+        astats["usable"] += 1
+        rstats["usable"] += len(idx)
+        attempts[qid].append(Attempt(qid, sys.intern(s.variant), s.index, s.correct, s.extracted, offset,
+                                     tuple(idx[k] for k in order), tuple(refs[k] for k in order)))
+    rstats["without_sample"] += sum(len(v) // 3 for v in kept.values())
+    del kept
+
+    tasks: dict[str, Any] = {}
+    units = [_unit(questions[qid], attempts.pop(qid), tasks) for qid in sorted(questions)]
+    s_texts, r_texts = _LineTexts(samples), _LineTexts(reflections)
+
+    def close() -> None:
+        s_texts.close()
+        r_texts.close()
+
+    return Corpus(units, s_texts, r_texts, astats, rstats, close)
+
+
+def _unit(q: Question, attempts: list[Attempt], tasks: dict[str, Any]) -> Unit:
+    """The user turn is the question in the ``original`` prompt; the task also verifies the final answer."""
+    from skillfactory.tasks import task_for
+
+    key = json.dumps([q.task, q.params], sort_keys=True, default=str)
+    task = tasks.get(key)
+    if task is None:
+        task = tasks[key] = task_for(q)
+
+    def check(final: str, _q: Question = q, _task: Any = task) -> bool:
+        return _task.check(_q, f"<answer>{final}</answer>").correct
+
+    return Unit(q.id, task.prompt(q, "original"), Pool(q.id, attempts), check)
