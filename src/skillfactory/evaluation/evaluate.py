@@ -113,7 +113,7 @@ def _fingerprint(cfg: EvalConfig, suite: Suite) -> dict[str, Any]:
     """What the saved samples depend on; a different fingerprint in the same folder would mix results."""
     bf = cfg.budget_forcing
     return {
-        "model": cfg.model, "backend": cfg.backend, "seed": cfg.seed, "temperature": cfg.temperature,
+        "model": cfg.model, "seed": cfg.seed, "temperature": cfg.temperature,
         "top_p": cfg.top_p, "variant": cfg.variant,
         "entries": {e.label: {"task": e.task, "params": e.params, "max_new_tokens": e.max_new_tokens,
                               "temperature": e.temperature} for e in suite.entries},
@@ -204,7 +204,7 @@ def evaluate(cfg: EvalConfig, backend: Backend | None = None) -> dict[str, Any]:
         for entry, mode, budget, units in plan:
             path = plain_path if mode == "plain" else bf_path
             progress.update(bar, description=escape(f"{cfg.label} {entry.label} {mode}{'' if budget is None else budget}"))
-            for chunk in _chunks(units, cfg.batch_questions * (1 if mode == "plain" else entry.samples)):
+            for chunk in _chunks(units, cfg.batch_questions * entry.samples):
                 records = _run_chunk(cfg, lazy, entry, mode, budget, chunk)
                 with JsonlAppender(path) as w:
                     for r in records:
