@@ -1,0 +1,217 @@
+"""The ``openai`` backend: any OpenAI-compatible server (``vllm serve``, SGLang, TGI, the OpenAI API).
+
+Standard library only (urllib + a thread pool), so it adds no dependency. What it does and why:
+- **One HTTP request per completion** (``n=1``) with the seed ``common.completion_seed(seed, request, j)``:
+  completion *j* of a request is then a function of its own work unit on servers that honour ``seed``
+  (vLLM, SGLang), like the ``hf`` backend, and resumed stages stay reproducible. Servers with prefix caching
+  make the repeated prompts cheap.
+- **Continuation** (a request with ``prefix``, used by budget forcing): with a local ``tokenizer`` (a path to
+  the served model's tokenizer) the prompt is rendered here (chat template + prefix) and sent to
+  ``/completions`` as token ids - exact, and it works on any server with a completions endpoint. Without one,
+  it is sent to ``/chat/completions`` with the prefix as a final assistant message and vLLM/SGLang's
+  ``continue_final_message: true, add_generation_prompt: false`` (not part of the OpenAI API itself).
+- **Robustness**: retries with exponential backoff (honouring ``Retry-After``) on 429, 5xx and connection
+  errors; other 4xx fail at once with the server's message; a rate limit in requests per second shared by all
+  threads; ``concurrency`` requests in flight.
+- Stop strings are kept in the text (OpenAI servers drop the matched stop string; vLLM reports it as
+  ``stop_reason`` and it is put back); ``top_k`` is sent only when set (a vLLM/SGLang extension).
+- ``count_tokens`` uses the local tokenizer when given, else a rough estimate (4 characters per token).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Any
+
+from skillfactory.generation.base import Completion, GenerationRequest, ProgressFn, SamplingParams
+from skillfactory.generation.common import completion_seed, cut_at_stop, render_prompt
+
+RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+class RateLimiter:
+    """At most ``rate`` request starts per second across threads (None or 0 = unlimited)."""
+
+    def __init__(self, rate: float | None):
+        self.interval = 1.0 / rate if rate else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            time.sleep(start - now)
+
+
+class OpenAIBackend:
+    """Generation through an OpenAI-compatible HTTP server (``get_backend("openai", model=NAME, base_url=...)``).
+
+    Options: ``base_url`` (default http://127.0.0.1:8000/v1), ``api_key_env`` (name of the environment variable
+    holding the key; default OPENAI_API_KEY; no key is fine for local servers), ``concurrency`` (requests in
+    flight, 8), ``requests_per_second`` (rate limit, None = off), ``max_retries`` (5), ``backoff`` (first retry
+    delay in seconds, doubling, capped at 30), ``timeout`` (seconds per HTTP request, 600), ``tokenizer`` (local
+    path of the served model's tokenizer: exact continuation and token counts), ``extra_body`` (dict merged
+    into every request body), ``max_context`` (skip prompts longer than this minus max_new_tokens; needs
+    ``tokenizer``).
+    """
+
+    name = "openai"
+
+    def __init__(self, model: str, base_url: str = "http://127.0.0.1:8000/v1", api_key_env: str = "OPENAI_API_KEY",
+                 concurrency: int = 8, requests_per_second: float | None = None, max_retries: int = 5,
+                 backoff: float = 1.0, timeout: float = 600.0, tokenizer: str | None = None,
+                 extra_body: dict | None = None, max_context: int | None = None):
+        from skillfactory.generation import BackendError
+
+        if not model:
+            raise BackendError("openai backend: give the served model name as model=...")
+        if concurrency < 1:
+            raise BackendError(f"openai backend: option concurrency must be >= 1, got {concurrency}")
+        if max_context and not tokenizer:
+            raise BackendError("openai backend: option max_context needs option tokenizer (to count prompt tokens)")
+        self.model = model
+        self.base_url = base_url.rstrip("/")
+        self.api_key = os.environ.get(api_key_env) if api_key_env else None
+        self.concurrency = concurrency
+        self.limiter = RateLimiter(requests_per_second)
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.timeout = timeout
+        self.extra_body = dict(extra_body or {})
+        self.max_context = max_context
+        self.tokenizer = None
+        if tokenizer:
+            from transformers import AutoTokenizer
+
+            try:
+                self.tokenizer = AutoTokenizer.from_pretrained(tokenizer)
+            except (OSError, ValueError, KeyError) as e:
+                raise BackendError(f"openai backend: cannot load tokenizer {tokenizer}: {str(e).splitlines()[0]}") from None
+
+    # ---- protocol ---------------------------------------------------------------------------------------------
+    def count_tokens(self, text: str) -> int:
+        if self.tokenizer is not None:
+            return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return math.ceil(len(text) / 4)
+
+    def generate(self, requests: Sequence[GenerationRequest], params: SamplingParams,
+                 progress: ProgressFn | None = None) -> list[list[Completion]]:
+        out: list[list[Completion | None]] = [[None] * params.n for _ in requests]
+        jobs: list[tuple[int, int, str, dict[str, Any]]] = []
+        for i, req in enumerate(requests):
+            skip = self._skip_reason(req, params)
+            if skip:
+                out[i] = [Completion("", 0, "skipped", skip) for _ in range(params.n)]
+                continue
+            for j in range(params.n):
+                path, body = self.build_body(req, params, completion_seed(params.seed, req, j))
+                jobs.append((i, j, path, body))
+        if progress and len(jobs) < len(requests) * params.n:
+            progress(len(requests) * params.n - len(jobs), 0)
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            futures = {pool.submit(self._complete, path, body, params): (i, j) for i, j, path, body in jobs}
+            try:
+                for fut in as_completed(futures):
+                    i, j = futures[fut]
+                    out[i][j] = comp = fut.result()
+                    if progress:
+                        progress(1, comp.n_tokens)
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+        return out  # type: ignore[return-value]
+
+    # ---- request building -------------------------------------------------------------------------------------
+    def build_body(self, req: GenerationRequest, params: SamplingParams, seed: int) -> tuple[str, dict[str, Any]]:
+        """The endpoint path and JSON body for one completion."""
+        body: dict[str, Any] = {"model": self.model, "n": 1, "temperature": params.temperature,
+                                "top_p": params.top_p, "max_tokens": params.max_new_tokens, "seed": seed}
+        if params.stop:
+            body["stop"] = list(params.stop)
+        if params.top_k > 0:
+            body["top_k"] = params.top_k
+        if req.prefix and self.tokenizer is not None:
+            ids = self.tokenizer(render_prompt(self.tokenizer, req), add_special_tokens=False)["input_ids"]
+            path, body["prompt"] = "/completions", ids
+        elif req.prefix:
+            path = "/chat/completions"
+            body["messages"] = [*req.messages, {"role": "assistant", "content": req.prefix}]
+            body["continue_final_message"], body["add_generation_prompt"] = True, False
+        else:
+            path, body["messages"] = "/chat/completions", list(req.messages)
+        return path, {**body, **self.extra_body}
+
+    def _skip_reason(self, req: GenerationRequest, params: SamplingParams) -> str | None:
+        if not self.max_context or self.tokenizer is None:
+            return None
+        n = len(self.tokenizer(render_prompt(self.tokenizer, req), add_special_tokens=False)["input_ids"])
+        budget = self.max_context - params.max_new_tokens
+        if n <= budget:
+            return None
+        return (f"prompt has {n} tokens; the context of {self.max_context} minus "
+                f"max_new_tokens {params.max_new_tokens} leaves {max(budget, 0)}")
+
+    # ---- HTTP -------------------------------------------------------------------------------------------------
+    def _complete(self, path: str, body: dict[str, Any], params: SamplingParams) -> Completion:
+        reply = self._post(path, body)
+        try:
+            choice = reply["choices"][0]
+            text = choice["text"] if path == "/completions" else (choice["message"].get("content") or "")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            from skillfactory.generation import BackendError
+
+            raise BackendError(f"openai backend: unexpected reply from {self.base_url}{path}: {str(reply)[:200]}") from None
+        finish = "length" if choice.get("finish_reason") == "length" else "stop"
+        if finish == "stop" and isinstance(choice.get("stop_reason"), str) and choice["stop_reason"] in params.stop:
+            text += choice["stop_reason"]
+        if params.stop:
+            text, stopped = cut_at_stop(text, params.stop)
+            finish = "stop" if stopped else finish
+        usage = reply.get("usage") or {}
+        n_tokens = usage.get("completion_tokens")
+        return Completion(text, int(n_tokens) if isinstance(n_tokens, int) else self.count_tokens(text), finish)
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        from skillfactory.generation import BackendError
+
+        url = f"{self.base_url}{path}"
+        data = json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        last = ""
+        for attempt in range(self.max_retries + 1):
+            self.limiter.wait()
+            delay = min(30.0, self.backoff * 2**attempt)
+            try:
+                with urllib.request.urlopen(urllib.request.Request(url, data, headers), timeout=self.timeout) as r:
+                    return json.loads(r.read().decode())
+            except urllib.error.HTTPError as e:
+                detail = e.read().decode(errors="replace")[:300]
+                if e.code not in RETRY_STATUS:
+                    raise BackendError(f"openai backend: {url} answered {e.code}: {detail}") from None
+                last = f"HTTP {e.code}: {detail}"
+                retry_after = e.headers.get("Retry-After") if e.headers else None
+                if retry_after and retry_after.replace(".", "", 1).isdigit():
+                    delay = min(30.0, float(retry_after))
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as e:
+                last = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
+            except json.JSONDecodeError:
+                last = "reply is not JSON"
+            if attempt < self.max_retries:
+                time.sleep(delay)
+        raise BackendError(f"openai backend: {url} failed after {self.max_retries + 1} attempts ({last})")
