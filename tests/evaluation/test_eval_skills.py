@@ -69,6 +69,7 @@ def test_two_attempts_by_hand():
     assert (u.correct_verdicts, u.stops_after_correct) == (1, 1)
     assert u.attempts_correct == 1
     assert u.final_matches_last_correct is True
+    assert u.attempt_results == (False, True)
     c = count_skills(TWO_ATTEMPTS)
     assert (c.attempts, c.reflections, c.verdicts) == (u.attempts, u.reflections, u.verdicts)
 
@@ -83,6 +84,7 @@ def test_misjudged_by_hand():
     assert (u.correct_verdicts, u.stops_after_correct) == (1, 0)
     assert u.attempts_correct == 1
     assert u.final_matches_last_correct is False  # final 5, last judged-Correct attempt said 9
+    assert u.attempt_results == (True, False, False)
 
 
 def test_untagged_answer_is_one_attempt_without_reflection():

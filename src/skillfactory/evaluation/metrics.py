@@ -71,7 +71,7 @@ def wilson_interval(successes: int, trials: int, z: float = Z95) -> tuple[float,
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def _percentile(sorted_vals: Sequence[float], q: float) -> float:
+def percentile(sorted_vals: Sequence[float], q: float) -> float:
     """Linear-interpolated percentile (numpy's default method) of an already sorted list."""
     pos = (len(sorted_vals) - 1) * q
     lo = math.floor(pos)
@@ -101,7 +101,7 @@ def cluster_bootstrap_interval(
         stats.append(c / t if t else 0.0)
     stats.sort()
     alpha = (1 - level) / 2
-    return (_percentile(stats, alpha), _percentile(stats, 1 - alpha))
+    return (percentile(stats, alpha), percentile(stats, 1 - alpha))
 
 
 def paired_bootstrap_difference(
@@ -135,7 +135,7 @@ def paired_bootstrap_difference(
         stats.append(acc(ids, a) - acc(ids, b))
     stats.sort()
     alpha = (1 - level) / 2
-    return diff, (_percentile(stats, alpha), _percentile(stats, 1 - alpha)), len(shared)
+    return diff, (percentile(stats, alpha), percentile(stats, 1 - alpha)), len(shared)
 
 
 def accuracy_summary(

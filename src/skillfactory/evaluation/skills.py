@@ -89,9 +89,12 @@ class SkillUsage:
     stops_after_correct: int
     attempts_correct: int
     final_matches_last_correct: bool | None
+    attempt_results: tuple[bool, ...] = ()  # verifier verdict on each attempt, in order (for trace viewers)
 
-    def as_dict(self) -> dict[str, int | bool | None]:
-        return dict(self.__dict__)
+    def as_dict(self) -> dict[str, object]:
+        d = dict(self.__dict__)
+        d["attempt_results"] = list(self.attempt_results)
+        return d
 
 
 def analyze_answer(text: str, attempt_correct: Callable[[str], bool]) -> SkillUsage:
@@ -102,7 +105,7 @@ def analyze_answer(text: str, attempt_correct: Callable[[str], bool]) -> SkillUs
     tagged = bool(attempts)
     if not tagged:
         ok = attempt_correct(text)
-        return SkillUsage(False, 1, 0, 0, 0, 0, 0, 0, 0, 0, int(ok), None)
+        return SkillUsage(False, 1, 0, 0, 0, 0, 0, 0, 0, 0, int(ok), None, (ok,))
     verdicts = judged = right = n_inc = retries = n_cor = stops = 0
     last_attempt: Step | None = None
     last_correct_answer: str | None = None
@@ -136,7 +139,7 @@ def analyze_answer(text: str, attempt_correct: Callable[[str], bool]) -> SkillUs
     final = _norm(finals[-1]) if finals else None
     matches = (final is not None and final == last_correct_answer) if any_correct_verdict else None
     return SkillUsage(True, len(attempts), reflections, verdicts, judged, right, n_inc, retries, n_cor, stops,
-                      sum(correctness.values()), matches)
+                      sum(correctness.values()), matches, tuple(correctness[k] for k in sorted(correctness)))
 
 
 def aggregate_usage(usages: list[dict]) -> dict[str, float | int | None]:

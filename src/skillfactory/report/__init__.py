@@ -1,0 +1,97 @@
+"""The report: a reader of saved results only (evaluations, training logs), never part of a stage.
+
+    >>> write_report(["runs/exp"], "runs/exp/report", title="Quickstart",
+    ...              claims={"train_task": "countdown", "train_params": {"num_args": 3}})
+
+writes ``report.md``, ``report.html`` (self-contained: plots inlined, trace viewer) and the PNG plots
+(``accuracy_by_difficulty.png``, ``budget_forcing.png``, ``skill_usage.png``, ``training_curves.png``).
+The same inputs give the same bytes: no timestamps, fixed plot metadata, sorted order everywhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from skillfactory.config import validate
+from skillfactory.records import atomic_write_text
+from skillfactory.report import plots as P
+from skillfactory.report.claims import ClaimsConfig, evaluate_claims
+from skillfactory.report.html import pick_traces, render_html
+from skillfactory.report.load import ReportError, load_inputs
+from skillfactory.report.tables import accuracy_table, budget_table, pass_at_k_table, skills_table, training_table
+
+PLOTS = ("accuracy_by_difficulty.png", "budget_forcing.png", "skill_usage.png", "training_curves.png")
+
+
+def write_report(run_dirs: list[str | Path], out: str | Path, title: str = "SkillFactory report",
+                 claims: dict[str, Any] | ClaimsConfig | None = None, traces_per_cell: int = 4) -> Path:
+    """Write the report of ``run_dirs`` into ``out``; returns the path of ``report.html``.
+
+    ``claims`` (optional) overrides the claims settings found in an ``experiment.json`` among the inputs
+    (keys of :class:`ClaimsConfig`: train_task, train_params, base, rl_only, method, ...).
+    """
+    inputs = load_inputs(run_dirs)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    exp = {k: v for k, v in inputs.experiment.items() if k in ClaimsConfig.model_fields}
+    given = claims.model_dump() if isinstance(claims, ClaimsConfig) else dict(claims or {})
+    ccfg = validate(ClaimsConfig, {**exp, **{k: v for k, v in given.items() if v is not None}}, "claims settings")
+    claim_rows = evaluate_claims(inputs.evals, ccfg) if inputs.evals else []
+
+    tables = []
+    if inputs.evals:
+        tables += [accuracy_table(inputs.evals), pass_at_k_table(inputs.evals), skills_table(inputs.evals)]
+        if (bt := budget_table(inputs.evals)) is not None:
+            tables.append(bt)
+    if (tt := training_table(inputs.trains)) is not None:
+        tables.append(tt)
+
+    for name in PLOTS:  # a stale plot from an earlier report must not survive into this one
+        (out / name).unlink(missing_ok=True)
+    made = [P.accuracy_by_difficulty(inputs.evals, out / PLOTS[0]) if inputs.evals else None,
+            P.budget_forcing(inputs.evals, out / PLOTS[1]),
+            P.skill_usage(inputs.evals, out / PLOTS[2]),
+            P.training_curves(inputs.trains, out / PLOTS[3]) if inputs.trains else None]
+    plots = [p for p in made if p is not None]
+
+    intro = _intro(inputs, ccfg)
+    atomic_write_text(out / "report.md", _markdown(title, intro, claim_rows, tables, plots))
+    html_path = out / "report.html"
+    atomic_write_text(html_path, render_html(title, intro, claim_rows, tables, plots,
+                                             pick_traces(inputs.evals, per_cell=traces_per_cell)))
+    return html_path
+
+
+def _intro(inputs: Any, ccfg: ClaimsConfig) -> list[str]:
+    lines = []
+    for r in inputs.evals:
+        res = r.results
+        lines.append(f"Model '{r.label}': {res['model']} on suite '{res['suite']}' (seed {res['seed']}, temperature "
+                     f"{res['temperature']}, {res.get('runs', 1)} run(s))")
+    for t in inputs.trains:
+        lines.append(f"Training run '{t.name}': {len(t.log)} logged steps")
+    if ccfg.train_task:
+        params = ", ".join(f"{k}={v}" for k, v in sorted(ccfg.train_params.items())) or "default parameters"
+        lines.append(f"Trained on {ccfg.train_task} ({params}).")
+    return lines
+
+
+def _markdown(title: str, intro: list[str], claims: list[dict], tables: list, plots: list[Path]) -> str:
+    md = [f"# {title}", ""]
+    md += [f"- {x}" for x in intro] + [""]
+    if claims:
+        md += ["## Claims", ""]
+        for c in claims:
+            md.append(f"{c['claim']}. **{c['title']}: {c['status']}.** {c['measured']}")
+        md.append("")
+    md += ["## Tables", ""]
+    for t in tables:
+        md.append(t.markdown())
+    if plots:
+        md += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots] + [""]
+    md.append("The HTML version (report.html) adds a trace viewer with attempts, reflections and verdicts.")
+    return "\n".join(md) + "\n"
+
+
+__all__ = ["ClaimsConfig", "PLOTS", "ReportError", "write_report"]
