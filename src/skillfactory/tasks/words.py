@@ -1,0 +1,72 @@
+"""The English word lists behind the word tasks (letter_countdown, acronym).
+
+Source: the ``english-words`` PyPI package (maintained, MIT, no network access at run time: the lists ship
+inside the wheel as pickles). It bundles two independent dictionaries:
+
+* ``web2`` - Webster's Second International (the classic Unix ``/usr/share/dict/web2``, ~236k entries);
+* ``gcide`` - the GNU Collaborative International Dictionary of English (~115k headwords).
+
+Two lists are derived, both sorted, so everything built on them is deterministic:
+
+* :func:`valid_words` - what a verifier accepts: every all-lowercase, purely alphabetic web2 entry
+  (capitalized entries are proper nouns; ~211k words). Lenient on purpose: a rare but real word is right.
+* :func:`common_words` - what generators draw puzzles from: the valid words that GCIDE also lists (~80k).
+  Being attested by two dictionaries filters out most of web2's archaic and technical entries, so gold
+  answers look like words a model may know. ``common_words`` is a subset of ``valid_words``, so every gold
+  answer verifies.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+_ALPHA = re.compile(r"[a-z]+")
+
+
+@lru_cache(maxsize=1)
+def valid_words() -> frozenset[str]:
+    """All accepted words (lowercase a-z)."""
+    from english_words import get_english_words_set
+
+    return frozenset(w for w in get_english_words_set(["web2"], lower=False) if _ALPHA.fullmatch(w))
+
+
+@lru_cache(maxsize=1)
+def common_words() -> tuple[str, ...]:
+    """Words used to build questions, sorted; a subset of :func:`valid_words`."""
+    from english_words import get_english_words_set
+
+    gcide = get_english_words_set(["gcide"], lower=True)
+    return tuple(sorted(w for w in valid_words() if w in gcide))
+
+
+@lru_cache(maxsize=64)
+def common_words_of_length(lo: int, hi: int) -> tuple[str, ...]:
+    """Common words with ``lo <= len(word) <= hi``, sorted."""
+    return tuple(w for w in common_words() if lo <= len(w) <= hi)
+
+
+@lru_cache(maxsize=32)
+def common_words_by_initial(lo: int, hi: int) -> dict[str, tuple[str, ...]]:
+    """Common words of a length range, grouped by first letter."""
+    out: dict[str, list[str]] = {}
+    for w in common_words_of_length(lo, hi):
+        out.setdefault(w[0], []).append(w)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def is_word(text: str) -> bool:
+    return text in valid_words()
+
+
+def normalize_word_answer(answer: str, max_len: int = 40) -> str | None:
+    """The single lowercase word an answer holds (quotes, a trailing period and case forgiven), or None."""
+    text = answer.strip().strip("\"'`*").strip().rstrip(".").strip().lower()
+    if len(text) > max_len or not _ALPHA.fullmatch(text):
+        return None
+    return text
+
+
+__all__ = ["common_words", "common_words_by_initial", "common_words_of_length", "is_word",
+           "normalize_word_answer", "valid_words"]
