@@ -1,4 +1,4 @@
-"""Register the test task ``addsum`` for every evaluation test (the registry maps a name to an import path)."""
+"""Register the test tasks ``addsum`` and ``subdiff`` for every evaluation test (the registry maps a name to an import path)."""
 
 from __future__ import annotations
 
@@ -17,3 +17,4 @@ def addsum_task(monkeypatch):
     from skillfactory.tasks import REGISTRY
 
     monkeypatch.setitem(REGISTRY, "addsum", TASK_PATH)
+    monkeypatch.setitem(REGISTRY, "subdiff", "eval_fakes:SubTask")

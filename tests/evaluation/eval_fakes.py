@@ -88,3 +88,27 @@ def right_answer_script(req: GenerationRequest, i: int, params: SamplingParams) 
 def make_backend(model: str, **options) -> ScriptedBackend:
     """Factory for ``backend: "eval_fakes:make_backend"`` (CLI tests): even samples right, odd ones wrong."""
     return ScriptedBackend(right_answer_script)
+
+
+class SubTask(AddTask):
+    """``subdiff``: a - b; a second task so that tests have an out-of-domain entry."""
+
+    name = "subdiff"
+
+    def make_question(self, rng: random.Random):
+        fields, _, meta = super().make_question(rng)
+        return fields, str(fields["a"] - fields["b"]), meta
+
+    def statement(self, q):
+        return f"What is {q.fields['a']} - {q.fields['b']}?"
+
+    def check_answer(self, q, answer):
+        if not re.fullmatch(r"-?\d{1,12}", answer.strip()):
+            return CheckResult.wrong("unparseable", "not an integer")
+        return CheckResult.ok() if int(answer) == q.fields["a"] - q.fields["b"] else CheckResult.wrong("wrong_value")
+
+
+def question_of(request: GenerationRequest) -> tuple[str, int, int]:
+    """(op, a, b) of an addsum or subdiff prompt."""
+    m = re.search(r"What is (\d+) ([+-]) (\d+)\?", request.messages[-1]["content"])
+    return m.group(2), int(m.group(1)), int(m.group(3))

@@ -2,7 +2,7 @@
 
 Nothing is fetched from a network (no CDN): the page is one file that opens from disk. Model text is never
 inserted as HTML: traces are cut into segments here (attempt, reflection with its verdict, answer, plain text),
-embedded as JSON (with ``</`` escaped so no text can close the script element), and the viewer's small
+embedded as JSON (with ``<``, ``>`` and ``&`` escaped so no text can close the script element), and the viewer's small
 vanilla-JS renderer puts them on the page with ``textContent``.
 """
 
@@ -81,7 +81,9 @@ def _img(path: Path) -> str:
 
 
 def _safe_json(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=True, sort_keys=True).replace("</", "<\\/").replace("<!--", "<\\!--")
+    # every <, > and & as a JSON escape: no model text can close the script, open a comment or start a tag
+    text = json.dumps(obj, ensure_ascii=True, sort_keys=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 CSS = """
