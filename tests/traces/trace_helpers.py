@@ -63,12 +63,12 @@ def make_records(seed: int, n_questions: int = 20, max_attempts: int = 12, n_ref
             value = gold if correct else gold + rng.choice([-3, -1, 1, 2, 10])
             kind = rng.random()
             if kind < 0.05:
-                text, extracted, correct = "I am not sure.", None, False
+                text, extracted, correct = f"[{q.id} {v} {index}] I am not sure.", None, False
             elif kind < 0.08:
                 text = f"<think>{q.fields['a']} + {q.fields['b']}</think>\n<answer>{value}</answer>"
                 extracted = str(value)
             else:
-                text = f"[{v}] {q.fields['a']} + {q.fields['b']} = {value}\n<answer>{value}</answer>"
+                text = f"[{q.id} {v} {index}] {q.fields['a']} + {q.fields['b']} = {value}\n<answer>{value}</answer>"
                 extracted = str(value)
             finish = "skipped" if rng.random() < 0.03 else "stop"
             s = Sample(question=q, variant=v, index=index, prompt=f"prompt {v}", text=text, extracted=extracted,

@@ -1,0 +1,122 @@
+"""The published raw layout as input: parquet and JSONL round trips, column overrides, bad input errors."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from trace_helpers import raw_rows
+
+from skillfactory.errors import SkillFactoryError
+from skillfactory.prompting import parse_verdict
+from skillfactory.records import Trace, read_jsonl
+from skillfactory.traces.build import TraceConfig, build_traces
+from skillfactory.traces.formats import FORMATS
+from skillfactory.traces.raw import RawColumns
+
+RESPONSE = "model_responses__mutated_prompts"
+CORRECT = "model_responses__mutated_prompts__eval_is_correct"
+EXTRACTED = "model_responses__mutated_prompts__eval_extracted_answers"
+REFLECTIONS = "model_responses__mutated_prompts_reflection"
+
+
+def write_parquet(path, rows):
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    return path
+
+
+def write_jsonl_rows(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def run(tmp_path, raw, name="out", **kw):
+    cfg = TraceConfig(raw=str(raw), out=str(tmp_path / name), **{"formats": list(FORMATS), **kw})
+    return build_traces(cfg, progress=False), tmp_path / name
+
+
+def test_parquet_round_trip(tmp_path):
+    rows = raw_rows(11, n_questions=20)
+    summary, out = run(tmp_path, write_parquet(tmp_path / "raw.parquet", rows))
+    traces = read_jsonl(out / "traces.jsonl", Trace)
+    assert summary["traces"] == len(traces) > 20
+    assert summary["attempts"]["total"] == len(rows)
+    responses = {r[RESPONSE][0].strip(): r for r in rows}
+    questions = {r["question"] for r in rows}
+    for t in traces:
+        assert t.messages[0]["content"] in questions  # the question column, as written
+        text = t.messages[1]["content"]
+        blocks = text.split("<sample>\n")[1:]
+        assert len(blocks) == t.n_attempts
+        for block in blocks:
+            response, _, rest = block.partition("\n</sample>\n")
+            row = responses[response]
+            assert row["question"] == t.messages[0]["content"]
+            if t.format != "no_reflection":
+                refl = rest.split("<reflect>\n", 1)[1].split("\n</reflect>", 1)[0]
+                assert refl in row[REFLECTIONS]
+                assert parse_verdict(refl) == row[CORRECT][0]
+        if t.format not in ("random",):
+            final = text.rsplit("<answer>\n", 1)[1].split("\n</answer>")[0]
+            last = responses[blocks[-1].partition("\n</sample>\n")[0]]
+            assert last[CORRECT][0] and final == last[EXTRACTED][0]
+
+
+def test_jsonl_and_parquet_give_identical_traces_and_columns_can_be_renamed(tmp_path):
+    rows = raw_rows(12)
+    _, a = run(tmp_path, write_parquet(tmp_path / "raw.parquet", rows), "a")
+    _, b = run(tmp_path, write_jsonl_rows(tmp_path / "raw.jsonl", rows), "b")
+    renamed = [{("completions" if k == RESPONSE else "q" if k == "question" else k): v for k, v in r.items()}
+               for r in rows]
+    _, c = run(tmp_path, write_parquet(tmp_path / "renamed.parquet", renamed), "c",
+               columns=RawColumns(response="completions", question="q"))
+    assert (a / "traces.jsonl").read_bytes() == (b / "traces.jsonl").read_bytes() == (c / "traces.jsonl").read_bytes()
+
+
+def test_reflections_as_list_of_lists_and_integer_correctness(tmp_path):
+    rows = raw_rows(13)
+    variant = [{**r, REFLECTIONS: [r[REFLECTIONS]], CORRECT: [int(r[CORRECT][0])]} for r in rows]
+    _, a = run(tmp_path, write_jsonl_rows(tmp_path / "a.jsonl", rows), "a")
+    _, b = run(tmp_path, write_jsonl_rows(tmp_path / "b.jsonl", variant), "b")
+    assert (a / "traces.jsonl").read_bytes() == (b / "traces.jsonl").read_bytes()
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_missing_column_is_named(tmp_path, fmt):
+    rows = [{k: v for k, v in r.items() if k != EXTRACTED} for r in raw_rows(14, n_questions=3)]
+    path = tmp_path / f"raw.{fmt}"
+    write_parquet(path, rows) if fmt == "parquet" else write_jsonl_rows(path, rows)
+    with pytest.raises(SkillFactoryError) as e:
+        run(tmp_path, path)
+    assert EXTRACTED in str(e.value) and "raw." + fmt in str(e.value)
+
+
+@pytest.mark.parametrize("column, value, expected", [
+    (CORRECT, ["yes"], "booleans"),
+    ("question", 7, "string"),
+    (REFLECTIONS, [3, 4], "list of strings"),
+    (RESPONSE, [5], "list of strings"),
+])
+def test_wrong_type_is_named_with_column_file_and_row(tmp_path, column, value, expected):
+    rows = raw_rows(15, n_questions=3)
+    rows[2][column] = value
+    path = write_jsonl_rows(tmp_path / "raw.jsonl", rows)
+    with pytest.raises(SkillFactoryError) as e:
+        run(tmp_path, path)
+    msg = str(e.value)
+    assert column in msg and "raw.jsonl" in msg and "line 3" in msg and expected in msg
+
+
+def test_empty_and_unreadable_files(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(SkillFactoryError, match="empty.jsonl: no rows"):
+        run(tmp_path, empty)
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"not parquet")
+    with pytest.raises(SkillFactoryError, match="bad.parquet: not a readable parquet"):
+        run(tmp_path, bad)
+    with pytest.raises(SkillFactoryError, match="file not found"):
+        run(tmp_path, tmp_path / "nope.parquet")
