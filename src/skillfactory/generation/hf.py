@@ -68,6 +68,26 @@ class _GumbelSampler:
         return scores + noise.to(scores.dtype)
 
 
+class _StopOnStrings:
+    """Stopping criterion: a row is done once a stop string appears in its *generated* text.
+
+    transformers' own ``stop_strings`` also matches across the prompt boundary (a prompt ending in "\n" and
+    a stop string "\n\n" stop after one newline), so generated tokens are checked here, in a window of the
+    last ``longest stop + 8`` tokens (every token decodes to at least one character).
+    """
+
+    def __init__(self, tokenizer: Any, stop: Sequence[str], prompt_len: int):
+        self.tokenizer, self.stop, self.prompt_len = tokenizer, tuple(stop), prompt_len
+        self.window = max(len(x) for x in stop) + 8
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        tails = input_ids[:, max(self.prompt_len, input_ids.shape[1] - self.window):].tolist()
+        texts = self.tokenizer.batch_decode(tails, skip_special_tokens=False)
+        return torch.tensor([any(x in t for x in self.stop) for t in texts], dtype=torch.bool, device=input_ids.device)
+
+
 class HFBackend:
     """Generation with ``transformers`` (``get_backend("hf", model=DIR, batch_size=64)``).
 
@@ -147,8 +167,8 @@ class HFBackend:
     # ---- internals --------------------------------------------------------------------------------------------
     def _generate_batch(self, batch, params: SamplingParams) -> list[Completion]:
         import torch
-        from transformers import (GenerationConfig, LogitsProcessorList, TemperatureLogitsWarper,
-                                  TopKLogitsWarper, TopPLogitsWarper)
+        from transformers import (GenerationConfig, LogitsProcessorList, StoppingCriteriaList,
+                                  TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper)
 
         width = max(len(r[2]) for r in batch)
         input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
@@ -170,12 +190,13 @@ class HFBackend:
         config = GenerationConfig(
             do_sample=False, num_beams=1, max_new_tokens=params.max_new_tokens, min_new_tokens=0,
             eos_token_id=self.eos_ids, pad_token_id=self.pad_id, repetition_penalty=1.0, no_repeat_ngram_size=0,
-            temperature=1.0, top_p=1.0, top_k=50, stop_strings=list(params.stop) or None, use_cache=True,
+            temperature=1.0, top_p=1.0, top_k=50, use_cache=True,
         )
+        criteria = StoppingCriteriaList([_StopOnStrings(self.tokenizer, params.stop, width)] if params.stop else [])
         with torch.inference_mode():
             seqs = self.model.generate(
                 input_ids=input_ids, attention_mask=mask, generation_config=config, logits_processor=processors,
-                tokenizer=self.tokenizer if params.stop else None,
+                stopping_criteria=criteria,
             )
         return [self._finish(row, params) for row in seqs[:, width:].tolist()]
 
