@@ -30,7 +30,8 @@ SPLIT_BUCKETS: dict[str, tuple[int, int]] = {"train": (0, 80), "test": (80, 100)
 MAX_TEXT_CHARS = 200_000  # completions longer than this are not parsed at all
 MAX_ANSWER_CHARS = 2_000  # an extracted answer longer than this is "too_long"
 
-_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
+_ANSWER_OPEN = re.compile(r"<answer>", re.IGNORECASE)
+_ANSWER_CLOSE = re.compile(r"</answer>", re.IGNORECASE)
 
 
 class TaskParamError(SkillFactoryError, ValueError):
@@ -66,11 +67,23 @@ class TaskParams(BaseModel):
 
 
 def extract_answer(text: str) -> str | None:
-    """Content of the **last** ``<answer>...</answer>`` block (stripped), or None."""
+    """Content of the **last** ``<answer>...</answer>`` block (stripped), or None.
+
+    Blocks are read left to right, each from an opening tag to the first closing tag after it. Linear time:
+    a regex like ``<answer>(.*?)</answer>`` with ``findall`` is quadratic on ``"<answer>" * 10_000``.
+    """
     if not isinstance(text, str) or len(text) > MAX_TEXT_CHARS:
         return None
-    found = _ANSWER.findall(text)
-    return found[-1].strip() if found else None
+    found, pos = None, 0
+    while True:
+        opening = _ANSWER_OPEN.search(text, pos)
+        if opening is None:
+            break
+        close = _ANSWER_CLOSE.search(text, opening.end())
+        if close is None:
+            break  # no later block can close either
+        found, pos = (opening.end(), close.start()), close.end()
+    return None if found is None else text[found[0]:found[1]].strip()
 
 
 class Task(ABC):
