@@ -77,6 +77,7 @@ class Acronym(Task):
         return (
             f"Here is a list of words: {', '.join(f['words'])}. Choose some of these words, keeping their order, "
             f"so that their first letters spell an English word of at least {f['min_length']} letters. "
+            "The word must be a dictionary headword (plurals and other inflected forms do not count). "
             "Give the spelled word only."
         )
 

@@ -65,6 +65,7 @@ class LetterCountdown(Task):
         return (
             f"Using only the letters [{', '.join(f['letters'])}], form an English word of at least "
             f"{f['min_length']} letters. Each letter can be used at most as many times as it appears in the list. "
+            "The word must be a dictionary headword (plurals and other inflected forms do not count). "
             "Give the word only."
         )
 

@@ -14,6 +14,11 @@ Two lists are derived, both sorted, so everything built on them is deterministic
   Being attested by two dictionaries filters out most of web2's archaic and technical entries, so gold
   answers look like words a model may know. ``common_words`` is a subset of ``valid_words``, so every gold
   answer verifies.
+
+Both dictionaries list headwords: regular plurals and verb forms are mostly absent ("cats", "walked",
+"houses" are not words here, while "dogs" or "ranged" happen to be). The word tasks therefore ask for a
+dictionary headword, and say so in their statements; guessing inflections would accept non-words
+("quicklys") and make the verifier exploitable.
 """
 
 from __future__ import annotations
@@ -62,7 +67,10 @@ def is_word(text: str) -> bool:
 
 def normalize_word_answer(answer: str, max_len: int = 40) -> str | None:
     """The single lowercase word an answer holds (quotes, a trailing period and case forgiven), or None."""
-    text = answer.strip().strip("\"'`*").strip().rstrip(".").strip().lower()
+    text = answer[: 4 * max_len]
+    for _ in range(3):  # peel e.g. ' "Garden". ' -> Garden
+        text = text.strip().strip("\"'`*").rstrip(".!")
+    text = text.lower()
     if len(text) > max_len or not _ALPHA.fullmatch(text):
         return None
     return text
