@@ -125,6 +125,13 @@ def test_claims_by_hand(experiment):
     assert claims[4]["slopes"] == pytest.approx([1.0])
 
 
+def test_train_task_arguments(experiment, tmp_path):
+    write_report([experiment / "base", experiment / "rl_only", experiment / "skillfactory"], tmp_path,
+                 task="addsum", params={"digits": 1})
+    md = (tmp_path / "report.md").read_text()
+    assert "Trained on addsum (digits=1)." in md and "held" in md
+
+
 def test_claims_untestable_without_arms(experiment):
     inputs = load_inputs([experiment / "base"])
     claims = evaluate_claims(inputs.evals, ClaimsConfig(train_task="addsum", train_params={"digits": 1}))

@@ -141,17 +141,42 @@ def _check_fingerprint(out: Path, fp: dict[str, Any]) -> None:
 
 # ---- scoring ----------------------------------------------------------------------------------------------------
 
+_TASKS: dict[str, Any] = {}
+_CHECKS: dict[tuple[str, str | None], Any] = {}
+_CHECK_CACHE_MAX = 200_000
+
+
+def _task_of(name: str, params: dict[str, Any]) -> Any:
+    """Tasks are rebuilt once per (name, params), not per sample (reasoning-gym builds a dataset)."""
+    key = f"{name}|{json.dumps(params, sort_keys=True)}"
+    if key not in _TASKS:
+        _TASKS[key] = get_task(name, **params)
+    return _TASKS[key]
+
+
+def _check(task: Any, q: Question, text: str) -> Any:
+    """``task.check`` memoised on (question, extracted answer): an answer repeated across samples and attempts
+    is verified once (a sandboxed reasoning-gym scorer costs a process start per call)."""
+    answer = task.extract_answer(text)
+    key = (q.id, answer)
+    if key not in _CHECKS:
+        if len(_CHECKS) >= _CHECK_CACHE_MAX:
+            _CHECKS.clear()
+        _CHECKS[key] = task.check(q, text if answer is None else f"<answer>{answer}</answer>")
+    return _CHECKS[key]
+
+
 def score(entry: ResolvedEntry, q: Question, index: int, prompt: str, text: str, n_tokens: int, finish: str,
           skip_reason: str | None = None, mode: str = "plain", budget: int | None = None,
           forcing: dict[str, Any] | None = None) -> EvalSample:
     """Verify one completion and measure its skill usage."""
-    task = get_task(q.task, **q.params)
+    task = _task_of(q.task, q.params)
     if finish == "skipped":
         correct, why, extracted = False, "skipped", None
     else:
-        res = task.check(q, text)
+        res = _check(task, q, text)
         correct, why, extracted = res.correct, res.reason, task.extract_answer(text)
-    skills = analyze_answer(text, lambda t: task.check(q, t).correct).as_dict()
+    skills = analyze_answer(text, lambda t: _check(task, q, t).correct).as_dict()
     return EvalSample(entry=entry.label, task=q.task, params=q.params, question_id=q.id, index=index, mode=mode,
                       budget=budget, prompt=prompt, gold=q.gold, text=text, extracted=extracted, correct=correct,
                       why=why, n_tokens=n_tokens, finish_reason=finish, skip_reason=skip_reason, skills=skills,
@@ -279,7 +304,7 @@ def _chunks(units: list[Unit], size: int) -> Iterable[list[Unit]]:
 
 
 def _messages(cfg: EvalConfig, q: Question) -> tuple[str, list[dict[str, str]]]:
-    prompt = get_task(q.task, **q.params).prompt(q, cfg.variant)
+    prompt = _task_of(q.task, q.params).prompt(q, cfg.variant)
     return prompt, [{"role": "user", "content": prompt}]
 
 

@@ -25,17 +25,25 @@ PLOTS = ("accuracy_by_difficulty.png", "budget_forcing.png", "skill_usage.png", 
 
 
 def write_report(run_dirs: list[str | Path], out: str | Path, title: str = "SkillFactory report",
-                 claims: dict[str, Any] | ClaimsConfig | None = None, traces_per_cell: int = 4) -> Path:
+                 claims: dict[str, Any] | ClaimsConfig | None = None, traces_per_cell: int = 4, *,
+                 train_task: str | None = None, train_params: dict[str, Any] | None = None,
+                 task: str | None = None, params: dict[str, Any] | None = None) -> Path:
     """Write the report of ``run_dirs`` into ``out``; returns the path of ``report.html``.
 
-    ``claims`` (optional) overrides the claims settings found in an ``experiment.json`` among the inputs
-    (keys of :class:`ClaimsConfig`: train_task, train_params, base, rl_only, method, ...).
+    ``train_task``/``train_params`` name what the RL arms were trained on (``task``/``params`` are accepted
+    as the same thing, the way a recipe's task section spells them). ``claims`` (optional) sets any other
+    claims setting (keys of :class:`ClaimsConfig`: base, rl_only, method, min_attempts, ...). Both override
+    an ``experiment.json`` found among the inputs.
     """
     inputs = load_inputs(run_dirs)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     exp = {k: v for k, v in inputs.experiment.items() if k in ClaimsConfig.model_fields}
-    given = claims.model_dump() if isinstance(claims, ClaimsConfig) else dict(claims or {})
+    given = claims.model_dump(exclude_unset=True) if isinstance(claims, ClaimsConfig) else dict(claims or {})
+    if train_task or task:
+        given["train_task"] = train_task or task
+    if train_params is not None or params is not None:
+        given["train_params"] = train_params if train_params is not None else params
     ccfg = validate(ClaimsConfig, {**exp, **{k: v for k, v in given.items() if v is not None}}, "claims settings")
     claim_rows = evaluate_claims(inputs.evals, ccfg) if inputs.evals else []
 
