@@ -195,3 +195,21 @@ def test_chromium_renders_report(report, tmp_path):
     assert img.size == (1280, 1600)
     colours = img.getcolors(maxcolors=1 << 20)
     assert colours is not None and len(colours) > 50  # text, tables and claim colours, not a blank page
+
+
+def test_harder_entries_fill_in_task_defaults():
+    from skillfactory.report.claims import _harder_entries
+    from skillfactory.report.load import EvalRun
+
+    def entry(**params):
+        return {"task": "countdown", "params": params, "label": str(params)}
+
+    entries = [entry(num_args=2), entry(num_args=3, max_number=100), entry(num_args=4, max_number=100),
+               entry(num_args=5), entry(num_args=5, max_number=20), {"task": "multiplication", "params": {"digits": 5},
+                                                                     "label": "m"}]
+    run = EvalRun("skillfactory", [], {"entries": entries})
+    harder, key = _harder_entries({"skillfactory": run}, ClaimsConfig(train_task="countdown",
+                                                                      train_params={"num_args": 3}))
+    # 4 (default max_number spelled out) and 5 are harder; 2 is easier; max_number=20 changes two knobs
+    assert [e["params"] for e in harder] == [{"num_args": 4, "max_number": 100}, {"num_args": 5}]
+    assert key == "num_args"

@@ -6,8 +6,9 @@ points the claimed way and its 95% interval excludes zero; *direction only* when
 but the interval includes zero (not enough questions to tell); *did not hold* otherwise; *not testable* when
 the inputs lack what the claim needs (a label, a harder variant, a budget-forcing curve).
 
-1. harder variants: ``skillfactory - rl_only`` accuracy on the training task's entries whose difficulty is
-   above the training difficulty (e.g. countdown with 4-6 numbers after training on 3);
+1. harder variants: ``skillfactory - rl_only`` accuracy on the training task's entries that differ from the
+   training parameters (defaults filled in) in exactly one numeric parameter, set higher (e.g. countdown with
+   4-6 numbers after training on 3);
 2. skills used: ``skillfactory``'s attempts and verdicts per answer on the training task (interval: bootstrap
    over questions) are at least ``min_attempts`` / ``min_verdicts``, and its verdicts are right more often than
    chance would give (reported, not required);
@@ -71,12 +72,36 @@ def _diff_text(d: tuple[float, tuple[float, float], int]) -> str:
     return f"{_fmt(diff)} [{_fmt(lo)}, {_fmt(hi)}] over {n} questions"
 
 
-def _train_entries(runs: dict[str, EvalRun], cfg: ClaimsConfig) -> tuple[list[dict], dict | None]:
-    """Entries of the training task, and the one at the training difficulty (None when absent)."""
+def _full_params(task: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters with the task's defaults filled in, so ``{num_args: 3}`` equals ``{num_args: 3, max_number:
+    100}``; the raw parameters when the task cannot be imported here."""
+    try:
+        from skillfactory.tasks import get_task_class
+
+        return get_task_class(task).Params(**params).model_dump()
+    except Exception:  # noqa: BLE001 - the report must work from saved files even without the task's code
+        return dict(params)
+
+
+def _harder_entries(runs: dict[str, EvalRun], cfg: ClaimsConfig) -> tuple[list[dict], str]:
+    """Entries of the training task that differ from the training parameters in exactly one numeric
+    parameter, set higher (e.g. ``num_args`` 4, 5, 6 after training on 3), and that parameter's name."""
     any_run = next(iter(runs.values()))
-    entries = [e for e in any_run.results["entries"] if e["task"] == cfg.train_task]
-    train = next((e for e in entries if all(e["params"].get(k) == v for k, v in cfg.train_params.items())), None)
-    return entries, train
+    train = _full_params(cfg.train_task, cfg.train_params)
+    out, keys = [], set()
+    for e in any_run.results["entries"]:
+        if e["task"] != cfg.train_task:
+            continue
+        p = _full_params(e["task"], e["params"])
+        diff = [k for k in sorted(set(p) | set(train)) if p.get(k) != train.get(k)]
+        if len(diff) != 1:
+            continue
+        k = diff[0]
+        a, b = p.get(k), train.get(k)
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) and a > b:
+            out.append(e)
+            keys.add(k)
+    return out, ",".join(sorted(keys))
 
 
 def evaluate_claims(evals: list[EvalRun], cfg: ClaimsConfig) -> list[dict[str, Any]]:
@@ -98,23 +123,21 @@ def evaluate_claims(evals: list[EvalRun], cfg: ClaimsConfig) -> list[dict[str, A
         for n in (1, 2, 3):
             add(n, UNTESTABLE, "the training task is unknown: pass --train-task/--train-param or an experiment.json")
     else:
-        entries, train = _train_entries(runs, cfg) if runs else ([], None)
-        _claim1(add, runs, cfg, entries, train, need)
-        _claim2(add, runs, cfg, entries)
+        _claim1(add, runs, cfg, need)
+        _claim2(add, runs, cfg)
         _claim3(add, runs, cfg, need)
     _claim4(add, runs, cfg)
     return sorted(claims, key=lambda c: c["claim"])
 
 
-def _claim1(add, runs, cfg, entries, train, need) -> None:
+def _claim1(add, runs, cfg, need) -> None:
     if cfg.rl_only in need or cfg.method in need:
         return add(1, UNTESTABLE, f"needs evaluated models labelled {cfg.rl_only!r} and {cfg.method!r}")
-    if train is None:
-        return add(1, UNTESTABLE, f"no suite entry of {cfg.train_task} with {cfg.train_params} (the training difficulty)")
-    harder = [e for e in entries if isinstance(e["difficulty_value"], float)
-              and isinstance(train["difficulty_value"], float) and e["difficulty_value"] > train["difficulty_value"]]
+    harder, key = _harder_entries(runs, cfg)
+    train_desc = ", ".join(f"{k}={v}" for k, v in sorted(cfg.train_params.items())) or "default parameters"
     if not harder:
-        return add(1, UNTESTABLE, f"the suite has no {cfg.train_task} entry harder than {train['difficulty']}")
+        return add(1, UNTESTABLE, f"the suite has no {cfg.train_task} entry harder than the training one "
+                                  f"({train_desc}) in a single numeric parameter")
     labels = {e["label"] for e in harder}
     d = paired_bootstrap_difference(_pooled(runs[cfg.method], labels), _pooled(runs[cfg.rl_only], labels),
                                     resamples=cfg.resamples, seed=cfg.seed)
@@ -127,7 +150,8 @@ def _claim1(add, runs, cfg, entries, train, need) -> None:
         if dd:
             per.append(f"{e['difficulty']}: {_diff_text(dd)}")
     add(1, _verdict(d[0], *d[1]),
-        f"{cfg.method} - {cfg.rl_only} accuracy on {cfg.train_task} harder than {train['difficulty']}: {_diff_text(d)}"
+        f"{cfg.method} - {cfg.rl_only} accuracy on {cfg.train_task} with {key} above training ({train_desc}): "
+        f"{_diff_text(d)}"
         + (f" ({'; '.join(per)})" if per else ""), difference=d[0], ci=list(d[1]))
 
 
@@ -146,10 +170,10 @@ def _bootstrap_mean(per_q: dict[str, list[float]], cfg: ClaimsConfig) -> tuple[f
     return mean, percentile(stats, 0.025), percentile(stats, 0.975)
 
 
-def _claim2(add, runs, cfg, entries) -> None:
+def _claim2(add, runs, cfg) -> None:
     if cfg.method not in runs:
         return add(2, UNTESTABLE, f"needs an evaluated model labelled {cfg.method!r}")
-    labels = {e["label"] for e in entries}
+    labels = {e["label"] for e in runs[cfg.method].results["entries"] if e["task"] == cfg.train_task}
     att: dict[str, list[float]] = {}
     ver: dict[str, list[float]] = {}
     for s in runs[cfg.method].samples:

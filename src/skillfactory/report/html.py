@@ -58,10 +58,11 @@ def pick_traces(evals: list[EvalRun], per_cell: int = 4, max_chars: int = 20_000
             cells.setdefault((s["entry"], s.get("mode", "plain"), s.get("budget")), []).append(s)
         for key in sorted(cells, key=lambda k: (k[0], k[1], -1 if k[2] is None else k[2])):
             ss = sorted(cells[key], key=lambda s: (s["question_id"], s["index"]))
-            right = [s for s in ss if s["correct"]][: (per_cell + 1) // 2]
-            wrong = [s for s in ss if not s["correct"]][: per_cell - len(right)]
-            if len(right) + len(wrong) < per_cell:
-                right = [s for s in ss if s["correct"]][: per_cell - len(wrong)]
+            k = per_cell if key[1] == "plain" else max(1, per_cell // 2)  # fewer per budget-forcing cell
+            right = [s for s in ss if s["correct"]][: (k + 1) // 2]
+            wrong = [s for s in ss if not s["correct"]][: k - len(right)]
+            if len(right) + len(wrong) < k:
+                right = [s for s in ss if s["correct"]][: k - len(wrong)]
             for s in sorted(right + wrong, key=lambda s: (s["question_id"], s["index"])):
                 text = s["text"] if len(s["text"]) <= max_chars else s["text"][:max_chars] + "\n[... cut for the report]"
                 mode = s.get("mode", "plain")
