@@ -1,7 +1,7 @@
 """The evaluate stage: run a model on a suite, score every sample, and write metrics with intervals.
 
 Outputs in ``OUT/``:
-- ``samples.jsonl``: one :class:`EvalSample` per scored completion (task, params, question id, text, extracted
+- ``samples.jsonl``: one :class:`~skillfactory.evaluation.scoring.EvalSample` per scored completion (task, params, question id, text, extracted
   answer, correct, why, tokens, skill usage), appended as each batch finishes;
 - ``budget_forcing.jsonl``: the same records for budget-forced answers (``mode`` "count" or "tokens");
 - ``questions.jsonl``: the test questions; ``results.json``: metrics per entry (accuracy + 95% interval,
@@ -29,11 +29,12 @@ from skillfactory.artifacts import write_config, write_manifest
 from skillfactory.errors import SkillFactoryError
 from skillfactory.evaluation.budget_forcing import BudgetForcingConfig, budget_force
 from skillfactory.evaluation.metrics import accuracy_summary, default_ks, mean_pass_at_k
-from skillfactory.evaluation.skills import aggregate_usage, analyze_answer
+from skillfactory.evaluation.scoring import EvalSample, score, task_of
+from skillfactory.evaluation.skills import aggregate_usage
 from skillfactory.evaluation.suite import ResolvedEntry, Suite, load_suite
 from skillfactory.generation.base import Backend, GenerationRequest, SamplingParams
 from skillfactory.prompting import VARIANTS
-from skillfactory.records import JsonlAppender, Question, Record, atomic_write_text, iter_jsonl, write_jsonl
+from skillfactory.records import JsonlAppender, Question, atomic_write_text, iter_jsonl, write_jsonl
 from skillfactory.tasks import get_task
 
 log = logging.getLogger(__name__)
@@ -62,33 +63,6 @@ class EvalConfig(BaseModel):
     batch_questions: int = Field(32, ge=1)  # questions per backend call; results are appended after each
     budget_forcing: BudgetForcingConfig = Field(default_factory=BudgetForcingConfig)
     out: str
-
-
-class EvalSample(Record):
-    """One scored completion."""
-
-    entry: str  # suite entry label
-    task: str
-    params: dict[str, Any]
-    question_id: str
-    index: int  # sample index within the question
-    mode: str = "plain"  # plain | count (forced continuations) | tokens (thinking-token budget)
-    budget: int | None = None
-    prompt: str
-    gold: str
-    text: str
-    extracted: str | None
-    correct: bool
-    why: str
-    n_tokens: int
-    finish_reason: str
-    skip_reason: str | None = None
-    skills: dict[str, Any]
-    forcing: dict[str, Any] | None = None  # forced, forced_answer, closed_thinking, generated_tokens
-
-    @property
-    def key(self) -> tuple:
-        return (self.entry, self.mode, self.budget, self.question_id, self.index)
 
 
 # ---- backend ----------------------------------------------------------------------------------------------------
@@ -137,50 +111,6 @@ def _check_fingerprint(out: Path, fp: dict[str, Any]) -> None:
     else:
         merged = fp
     atomic_write_text(path, json.dumps(merged, indent=2, sort_keys=True) + "\n")
-
-
-# ---- scoring ----------------------------------------------------------------------------------------------------
-
-_TASKS: dict[str, Any] = {}
-_CHECKS: dict[tuple[str, str | None], Any] = {}
-_CHECK_CACHE_MAX = 200_000
-
-
-def _task_of(name: str, params: dict[str, Any]) -> Any:
-    """Tasks are rebuilt once per (name, params), not per sample (reasoning-gym builds a dataset)."""
-    key = f"{name}|{json.dumps(params, sort_keys=True)}"
-    if key not in _TASKS:
-        _TASKS[key] = get_task(name, **params)
-    return _TASKS[key]
-
-
-def _check(task: Any, q: Question, text: str) -> Any:
-    """``task.check`` memoised on (question, extracted answer): an answer repeated across samples and attempts
-    is verified once (a sandboxed reasoning-gym scorer costs a process start per call)."""
-    answer = task.extract_answer(text)
-    key = (q.id, answer)
-    if key not in _CHECKS:
-        if len(_CHECKS) >= _CHECK_CACHE_MAX:
-            _CHECKS.clear()
-        _CHECKS[key] = task.check(q, text if answer is None else f"<answer>{answer}</answer>")
-    return _CHECKS[key]
-
-
-def score(entry: ResolvedEntry, q: Question, index: int, prompt: str, text: str, n_tokens: int, finish: str,
-          skip_reason: str | None = None, mode: str = "plain", budget: int | None = None,
-          forcing: dict[str, Any] | None = None) -> EvalSample:
-    """Verify one completion and measure its skill usage."""
-    task = _task_of(q.task, q.params)
-    if finish == "skipped":
-        correct, why, extracted = False, "skipped", None
-    else:
-        res = _check(task, q, text)
-        correct, why, extracted = res.correct, res.reason, task.extract_answer(text)
-    skills = analyze_answer(text, lambda t: _check(task, q, t).correct).as_dict()
-    return EvalSample(entry=entry.label, task=q.task, params=q.params, question_id=q.id, index=index, mode=mode,
-                      budget=budget, prompt=prompt, gold=q.gold, text=text, extracted=extracted, correct=correct,
-                      why=why, n_tokens=n_tokens, finish_reason=finish, skip_reason=skip_reason, skills=skills,
-                      forcing=forcing)
 
 
 # ---- the stage --------------------------------------------------------------------------------------------------
@@ -304,7 +234,7 @@ def _chunks(units: list[Unit], size: int) -> Iterable[list[Unit]]:
 
 
 def _messages(cfg: EvalConfig, q: Question) -> tuple[str, list[dict[str, str]]]:
-    prompt = _task_of(q.task, q.params).prompt(q, cfg.variant)
+    prompt = task_of(q.task, q.params).prompt(q, cfg.variant)
     return prompt, [{"role": "user", "content": prompt}]
 
 
