@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from skillfactory.prompting import REFLECT_CLOSE, REFLECT_OPEN, SAMPLE_CLOSE, SAMPLE_OPEN, THINK_CLOSE, THINK_OPEN
 from skillfactory.records import sample_id
@@ -34,13 +35,13 @@ MIN_BLOCKS: dict[str, int] = {"0C": 1, "*C": 1, "*C_full": 1, "*C*IC": 3, "*CC":
 STRUCTURE_TAGS: tuple[str, ...] = (THINK_OPEN, THINK_CLOSE, SAMPLE_OPEN, SAMPLE_CLOSE, REFLECT_OPEN, REFLECT_CLOSE)
 
 
-@dataclass(frozen=True, slots=True)
-class Attempt:
+class Attempt(NamedTuple):
     """One usable attempt: verified, with at least one kept reflection whose truth matches.
 
     Texts are not held here but referenced (``text_ref``, ``refl_refs``) and fetched from the source when a
     trace is rendered, so 640k attempts fit in memory. ``refl_index[i]`` is the reflection's index (its id is
-    ``{sample_id}|r{index}``) and ``refl_refs[i]`` where its text is.
+    ``{sample_id}|r{index}``) and ``refl_refs[i]`` where its text is. A NamedTuple, not a frozen dataclass:
+    it is built 640k times at the published scale and is 5x cheaper to create.
     """
 
     question_id: str
