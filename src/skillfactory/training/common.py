@@ -277,23 +277,49 @@ def last_checkpoint(cfg: TrainRunConfig) -> str | None:
 def save_final(trainer, tok, out: str | Path, chat_template: str | None = None) -> Path:
     """Save weights + tokenizer to ``OUT/final`` via a temp folder and a rename (never a half-written model).
 
-    LoRA adapters are merged first, so ``from_pretrained(OUT/final)`` gives a plain model.
+    ``trainer.save_model`` gathers sharded weights (ZeRO-3, FSDP) onto the main process; LoRA adapters are merged
+    first, so ``from_pretrained(OUT/final)`` always gives a plain model. ``chat_template`` restores the model's
+    own template (training may have used one with generation markers).
     """
     out = Path(out)
     final, tmp = out / FINAL_DIR, out / f".{FINAL_DIR}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model = trainer.model
-    model = trainer.accelerator.unwrap_model(model) if hasattr(trainer, "accelerator") else model
-    if hasattr(model, "merge_and_unload"):
+    main = trainer.is_world_process_zero()
+    if main:
+        shutil.rmtree(tmp, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if hasattr(model, "merge_and_unload"):  # PEFT
         model = model.merge_and_unload()
-    if trainer.is_world_process_zero():
-        model.save_pretrained(str(tmp))
+        if main:
+            model.save_pretrained(str(tmp))
+    else:
+        trainer.save_model(str(tmp))
+    if main:
         if chat_template is not None:
             tok.chat_template = chat_template
         tok.save_pretrained(str(tmp))
+        (tmp / "training_args.bin").unlink(missing_ok=True)
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
+    trainer.accelerator.wait_for_everyone()
     return final
+
+
+def finished_summary(cfg: TrainRunConfig, stage: str, inputs: dict[str, str]) -> dict[str, Any] | None:
+    """The saved summary when OUT already holds a finished run of this exact config (re-runs skip), else None."""
+    import json
+
+    from skillfactory.artifacts import cache_key, read_manifest
+
+    out = Path(cfg.out)
+    manifest = read_manifest(out)
+    key = cache_key({"stage": stage, "config": cfg.model_dump(mode="json"), "inputs": inputs})
+    if manifest is None or manifest.get("cache_key") != key or not (out / FINAL_DIR / "config.json").exists():
+        return None
+    try:
+        return json.loads((out / SUMMARY).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def train(trainer, cfg: TrainRunConfig) -> Any:

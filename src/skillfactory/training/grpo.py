@@ -26,8 +26,8 @@ from pydantic import Field, model_validator
 from skillfactory.prompting import VARIANTS
 from skillfactory.records import atomic_write_text
 from skillfactory.training.common import (
-    SUMMARY, TRAIN_LOG, TrainingError, TrainRunConfig, final_loss_figures, load_model, load_tokenizer,
-    peft_config, save_final, train, trainer_kwargs, use_cuda,
+    SUMMARY, TRAIN_LOG, TrainingError, TrainRunConfig, final_loss_figures, finished_summary, load_model,
+    load_tokenizer, peft_config, save_final, train, trainer_kwargs, use_cuda,
 )
 from skillfactory.training.rewards import QUESTION_COLUMN, VerifierReward
 
@@ -98,14 +98,19 @@ def build_dataset(cfg: GRPORunConfig):
 
 def run_grpo(cfg: GRPORunConfig) -> dict[str, Any]:
     """Train, save ``OUT/final`` (model + tokenizer), the train log, summary.json and the manifest."""
+    out = Path(cfg.out)
+    inputs = {"model": cfg.model, "task": cfg.task}
+    done = finished_summary(cfg, "grpo", inputs)
+    if done is not None:
+        return done
+    dataset, task = build_dataset(cfg)  # first: an unknown task fails before anything heavy is imported
+    tok = load_tokenizer(cfg.model)
+
     from trl import GRPOConfig, GRPOTrainer
 
     from skillfactory.artifacts import write_manifest
     from skillfactory.training.callbacks import TrainLogCallback
 
-    out = Path(cfg.out)
-    dataset, task = build_dataset(cfg)  # first: an unknown task fails before any model is loaded
-    tok = load_tokenizer(cfg.model)
     tok.padding_side = "left"  # generation pads prompts on the left
     model = load_model(cfg.model)
     vllm = vllm_enabled(cfg)
@@ -145,7 +150,7 @@ def run_grpo(cfg: GRPORunConfig) -> dict[str, Any]:
         "seconds": round(time.time() - t0, 1),
     }
     atomic_write_text(out / SUMMARY, json.dumps(summary, indent=2) + "\n")
-    write_manifest(out, "grpo", config=cfg, inputs={"model": cfg.model, "task": cfg.task},
+    write_manifest(out, "grpo", config=cfg, inputs=inputs,
                    counts={"questions": len(dataset), "steps": summary["steps"]}, seed=cfg.seed)
     return summary
 

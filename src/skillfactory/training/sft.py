@@ -23,8 +23,8 @@ from pydantic import Field
 
 from skillfactory.records import atomic_write_text, iter_jsonl
 from skillfactory.training.common import (
-    SUMMARY, TRAIN_LOG, TrainingError, TrainRunConfig, final_loss_figures, load_model, load_tokenizer,
-    peft_config, save_final, train, trainer_kwargs, training_chat_template,
+    SUMMARY, TRAIN_LOG, TrainingError, TrainRunConfig, final_loss_figures, finished_summary, load_model,
+    load_tokenizer, peft_config, save_final, train, trainer_kwargs, training_chat_template,
 )
 
 ROLES = ("user", "assistant")
@@ -115,17 +115,22 @@ def select_by_length(lengths: list[int], cfg: SFTRunConfig, model_max: int | Non
 
 def run_sft(cfg: SFTRunConfig) -> dict[str, Any]:
     """Train, save ``OUT/final`` (model + tokenizer), the train log, summary.json and the manifest."""
+    out = Path(cfg.out)
+    inputs = {"model": cfg.model, "traces": cfg.traces}
+    done = finished_summary(cfg, "sft", inputs)
+    if done is not None:
+        return done
+    chats = load_traces(cfg.traces)  # first: bad traces fail before anything heavy is imported
+    tok = load_tokenizer(cfg.model)
+    original_template = tok.chat_template
+    template = training_chat_template(tok)
+
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
     from skillfactory.artifacts import write_manifest
     from skillfactory.training.callbacks import TrainLogCallback
 
-    out = Path(cfg.out)
-    tok = load_tokenizer(cfg.model)
-    original_template = tok.chat_template
-    template = training_chat_template(tok)
-    chats = load_traces(cfg.traces)
     model = load_model(cfg.model)
     lengths = token_lengths(tok, chats, template)
     keep, max_length = select_by_length(lengths, cfg, getattr(model.config, "max_position_embeddings", None))
@@ -163,7 +168,7 @@ def run_sft(cfg: SFTRunConfig) -> dict[str, Any]:
         "seconds": round(time.time() - t0, 1),
     }
     atomic_write_text(out / SUMMARY, json.dumps(summary, indent=2) + "\n")
-    write_manifest(out, "sft", config=cfg, inputs={"model": cfg.model, "traces": cfg.traces},
+    write_manifest(out, "sft", config=cfg, inputs=inputs,
                    counts={k: summary[k] for k in ("traces", "trained_on", "skipped_too_long", "steps")},
                    seed=cfg.seed)
     return summary

@@ -81,14 +81,10 @@ def config_text(name: str, num_processes: int | None = None) -> str:
 def launch_commands(folder: str | Path) -> list[str]:
     """Example launch lines, one per config (SFT for DDP/ZeRO-2, GRPO for the sharded ones)."""
     folder = Path(folder)
-    return [
-        f"accelerate launch --config_file {folder / 'ddp.yaml'} $(which skillfactory) sft --model M --traces T --out O",
-        f"accelerate launch --config_file {folder / 'zero2.yaml'} $(which skillfactory) sft --model M --traces T --out O",
-        f"accelerate launch --config_file {folder / 'zero3.yaml'} $(which skillfactory) grpo --model M --task countdown "
-        "--param num_args=3 --out O",
-        f"accelerate launch --config_file {folder / 'fsdp.yaml'} $(which skillfactory) grpo --model M --task countdown "
-        "--param num_args=3 --out O",
-    ]
+    sft = "$(which skillfactory) sft --model M --traces T --out O"
+    grpo = "$(which skillfactory) grpo --model M --task countdown --param num_args=3 --out O"
+    return [f"accelerate launch --config_file {folder / name}.yaml {cmd}"
+            for name, cmd in (("ddp", sft), ("zero2", sft), ("zero3", grpo), ("fsdp", grpo))]
 
 
 def export_accelerate(cfg: AccelerateExportConfig) -> dict[str, Any]:

@@ -75,7 +75,8 @@ def export_llamafactory(cfg: LlamaFactoryExportConfig) -> dict[str, Any]:
     chats = load_traces(cfg.traces)  # same validation as the SFT stage (roles user/assistant only)
     out = Path(cfg.out)
     atomic_write_text(out / DATASET_FILE, json.dumps(sharegpt(chats), ensure_ascii=False, indent=1) + "\n")
-    info = {DATASET_NAME: {"file_name": DATASET_FILE, "formatting": "sharegpt", "columns": {"messages": "conversations"}}}
+    info = {DATASET_NAME: {"file_name": DATASET_FILE, "formatting": "sharegpt",
+                           "columns": {"messages": "conversations"}}}
     atomic_write_text(out / "dataset_info.json", json.dumps(info, indent=2) + "\n")
     atomic_write_text(out / "sft.yaml", yaml.safe_dump(training_yaml(cfg), sort_keys=False))
     summary = {"stage": "export_llamafactory", "examples": len(chats),

@@ -1,0 +1,243 @@
+"""Fast checks of the training stages' pieces (no trainer runs): configs, trace validation, chat templates,
+the verifier reward, the train log and the exports."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from skillfactory.config import ConfigError, validate
+from skillfactory.tasks import get_task
+from skillfactory.training.common import TrainingError, check_model_dir, training_chat_template
+from skillfactory.training.grpo import GRPORunConfig
+from skillfactory.training.rewards import VerifierReward, completion_text
+from skillfactory.training.sft import SFTRunConfig, load_traces, select_by_length
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def countdown():
+    task = get_task("countdown", num_args=3)
+    return task, task.generate(4, seed=0)
+
+
+def _chat(answer: str) -> list[dict[str, str]]:
+    return [{"role": "assistant", "content": answer}]
+
+
+# ---- configs ---------------------------------------------------------------------------------------------------
+def test_presets_fill_unset_fields_and_keep_set_ones():
+    pub = SFTRunConfig(model="m", traces="t", out="o")
+    assert (pub.learning_rate, pub.lr_scheduler, pub.warmup_ratio, pub.epochs) == (1e-6, "cosine", 0.05, 2)
+    tiny = SFTRunConfig(model="m", traces="t", out="o", preset="tiny", learning_rate=5e-3)
+    assert tiny.learning_rate == 5e-3 and tiny.per_device_batch_size == 16
+    grpo = GRPORunConfig(model="m", task="countdown", out="o")
+    assert grpo.beta == 0.001 and grpo.num_generations == 16 and grpo.learning_rate == 1e-6
+
+
+def test_config_errors_name_the_field():
+    with pytest.raises(ConfigError, match="preset"):
+        validate(SFTRunConfig, {"model": "m", "traces": "t", "out": "o", "preset": "huge"})
+    with pytest.raises(ConfigError, match="num_generations"):
+        validate(GRPORunConfig, {"model": "m", "task": "countdown", "out": "o", "preset": "tiny",
+                                 "per_device_batch_size": 6, "num_generations": 4})
+    with pytest.raises(ConfigError, match="lr_typo"):
+        validate(GRPORunConfig, {"model": "m", "task": "countdown", "out": "o", "lr_typo": 1})
+
+
+# ---- traces ----------------------------------------------------------------------------------------------------
+def _write(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_traces_with_a_bad_role_fail_naming_file_line_and_role(tmp_path):
+    good = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+    bad = {"messages": [{"role": "system", "content": "s"}, {"role": "assistant", "content": "a"}]}
+    path = _write(tmp_path / "traces.jsonl", [good, bad])
+    with pytest.raises(TrainingError) as err:
+        load_traces(str(path))
+    msg = str(err.value)
+    assert f"{path}:2" in msg and "'system'" in msg and "\n" not in msg
+    assert load_traces(str(_write(tmp_path / "ok.jsonl", [good]))) == [good["messages"]]
+    with pytest.raises(TrainingError, match="no assistant turn"):
+        load_traces(str(_write(tmp_path / "u.jsonl", [{"messages": [{"role": "user", "content": "q"}]}])))
+
+
+def test_traces_load_from_a_stage_folder_and_a_saved_dataset(tmp_path):
+    from datasets import Dataset
+
+    chat = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+    _write(tmp_path / "traces.jsonl", [{"messages": chat}])
+    assert load_traces(str(tmp_path)) == [chat]
+    Dataset.from_dict({"messages": [chat, chat]}).save_to_disk(str(tmp_path / "ds"))
+    assert load_traces(str(tmp_path / "ds")) == [chat, chat]
+
+
+def test_over_long_traces_are_skipped_and_counted_never_cut():
+    cfg = SFTRunConfig(model="m", traces="t", out="o", max_length_cap=100)
+    keep, max_len = select_by_length([10, 150, 90, 101], cfg, model_max=None)
+    assert keep == [0, 2] and max_len == 90
+    keep, max_len = select_by_length([10, 150, 90], cfg, model_max=50)
+    assert keep == [0] and max_len == 10
+    with pytest.raises(TrainingError, match="longer than"):
+        select_by_length([200, 300], cfg, model_max=None)
+
+
+# ---- model folder and chat template ----------------------------------------------------------------------------
+def test_model_folder_without_tokenizer_fails_in_one_line(tmp_path, tiny_model_dir):
+    (tmp_path / "config.json").write_text((Path(tiny_model_dir) / "config.json").read_text())
+    with pytest.raises(TrainingError, match="no tokenizer") as err:
+        check_model_dir(str(tmp_path))
+    assert "\n" not in str(err.value)
+    with pytest.raises(TrainingError, match="does not exist"):
+        check_model_dir(str(tmp_path / "missing"))
+
+
+def test_generation_markers_added_to_chatml_and_refused_for_unknown_templates(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    assert training_chat_template(tok) == tok.chat_template  # the toy template has markers already
+    # plain ChatML without markers (as many instruct models ship): markers are added, end token inside
+    tok.chat_template = ("{% for m in messages %}"
+                         "{{ '<|im_start|>' + m['role'] + '\n' + m['content'] + '<|im_end|>\n' }}{% endfor %}"
+                         "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+    patched = training_chat_template(tok)
+    assert "{% generation %}" in patched
+    out = tok.apply_chat_template([{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+                                  chat_template=patched, return_dict=True, return_assistant_tokens_mask=True)
+    last = max(i for i, m in enumerate(out["assistant_masks"]) if m)
+    assert out["input_ids"][last] == tok.convert_tokens_to_ids("<|im_end|>")
+    tok.chat_template = "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
+    with pytest.raises(TrainingError, match="generation"):
+        training_chat_template(tok)
+
+
+# ---- reward ----------------------------------------------------------------------------------------------------
+def test_reward_is_the_verifier_and_rejects_a_reward_hacking_answer(countdown):
+    task, qs = countdown
+    q = qs[0]
+    reward = VerifierReward()
+    nums = q.fields["numbers"]
+    # looks right (claims the target) but swaps a given number for another one
+    hacked = f"<answer>{q.gold.replace(str(nums[0]), str(nums[0] + 1), 1)} = {q.fields['target']}</answer>"
+    good = f"thinking...\n<answer>{q.gold}</answer>"
+    wrong_last = f"<answer>{q.gold}</answer> wait, no: <answer>{nums[0]}</answer>"
+    cols = [q.model_dump_json()] * 3
+    completions = [_chat(good), _chat(hacked), _chat(wrong_last)]
+    assert reward(prompts=[None] * 3, completions=completions, question=cols) == [1.0, 0.0, 0.0]
+    # plain-text completions and dict questions work too
+    assert reward(prompts=[None], completions=[good], question=[q.model_dump()]) == [1.0]
+
+
+def test_reward_logs_skill_counts_per_completion(countdown):
+    _, qs = countdown
+    logged: dict[str, float] = {}
+    text = ("<think><sample>1</sample><reflect><verdict>Incorrect</verdict></reflect>"
+            "<sample>2</sample><reflect><verdict>Correct</verdict></reflect></think><answer>x</answer>")
+    VerifierReward()(prompts=[None, None], completions=[_chat(text), _chat("<answer>x</answer>")],
+                     question=[qs[0].model_dump_json()] * 2, log_metric=logged.__setitem__)
+    assert logged == {"skills/attempts": 1.0, "skills/reflections": 1.0, "skills/verdicts": 1.0}
+    assert completion_text([{"role": "assistant", "content": "a"}, {"role": "assistant", "content": "b"}]) == "ab"
+
+
+# ---- train log -------------------------------------------------------------------------------------------------
+def test_train_log_maps_trl_names_and_is_cut_back_on_resume(tmp_path):
+    from skillfactory.training.callbacks import log_row, truncate_log
+
+    row = log_row("grpo", 3, 0.5, {"loss": 0.1, "reward": 0.25, "completions/mean_length": 40.0,
+                                    "completions/clipped_ratio": 0.5, "skills/attempts": 2.0, "note": "x"})
+    assert row["reward_mean"] == 0.25 and row["completion_length"] == 40.0 and row["clipped_ratio"] == 0.5
+    assert row["attempts"] == 2.0 and row["stage"] == "grpo" and "note" not in row
+    path = _write(tmp_path / "train_log.jsonl", [{"step": s} for s in (1, 2, 3, 4)])
+    assert truncate_log(path, 2) == 2
+    assert [json.loads(x)["step"] for x in path.read_text().splitlines()] == [1, 2]
+
+
+# ---- exports ---------------------------------------------------------------------------------------------------
+def _import_by_path(path: Path):
+    """Load a module from a file the way verl's load_extern_object does (spec_from_file_location)."""
+    spec = importlib.util.spec_from_file_location(f"custom_module_{abs(hash(str(path)))}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_verl_export_rows_reward_module_and_launch_script(tmp_path):
+    import pyarrow.parquet as pq
+
+    from skillfactory.training.export.verl import VerlExportConfig, export_verl
+
+    out = tmp_path / "verl"
+    summary = export_verl(VerlExportConfig(task="countdown", params={"num_args": 3}, n=12, out=str(out)))
+    assert summary["train"] == 12 and summary["test"] == 1
+    rows = pq.read_table(out / "train.parquet").to_pylist()
+    assert len(rows) == 12 and {r["data_source"] for r in rows} == {"skillfactory/countdown"}
+    r = rows[0]
+    assert r["prompt"][0]["role"] == "user" and "<answer>" in r["prompt"][0]["content"]
+    assert r["reward_model"]["style"] == "rule"
+    test_ids = {json.loads(x["extra_info"]["question"])["id"] for x in pq.read_table(out / "test.parquet").to_pylist()}
+    assert not test_ids & {json.loads(x["extra_info"]["question"])["id"] for x in rows}
+
+    reward = _import_by_path(out / "reward.py")
+    gold = [f"<answer>{x['reward_model']['ground_truth']}</answer>" for x in rows]
+    scores = [reward.compute_score(x["data_source"], g, x["reward_model"]["ground_truth"], x["extra_info"])
+              for x, g in zip(rows, gold)]
+    assert scores == [1.0] * 12
+    # the gold answer of another question is wrong for this one (different numbers)
+    assert reward.compute_score(r["data_source"], gold[1], "", r["extra_info"]) == 0.0
+    batch = reward.compute_score_batch(data_sources=[x["data_source"] for x in rows], solution_strs=gold[::-1],
+                                       ground_truths=[""] * 12, extra_infos=[x["extra_info"] for x in rows])
+    assert batch[:6] != [1.0] * 6 or batch == [1.0] * 12  # reversed pairing mismatches (unless all equal)
+    assert sum(batch) < 12
+    with pytest.raises(ValueError, match="extra_info"):
+        reward.compute_score("s", gold[0], "", None)
+
+    script = (out / "run_grpo.sh").read_text()
+    for setting in ("algorithm.adv_estimator=grpo", "actor_rollout_ref.rollout.n=16", "data.train_batch_size=256",
+                    "data.max_prompt_length=512", "data.max_response_length=4096", "actor.optim.lr=1e-6",
+                    "actor.use_kl_loss=True", "actor.kl_loss_coef=0.001", "custom_reward_function.path="):
+        assert setting in script
+
+
+def test_llamafactory_export_is_sharegpt_with_published_sft_yaml(tmp_path):
+    import yaml
+
+    from skillfactory.training.export.llamafactory import LlamaFactoryExportConfig, export_llamafactory
+
+    chat = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "<answer>1</answer>"}]
+    traces = _write(tmp_path / "traces.jsonl", [{"messages": chat}] * 3)
+    out = tmp_path / "lf"
+    assert export_llamafactory(LlamaFactoryExportConfig(traces=str(traces), out=str(out)))["examples"] == 3
+    info = json.loads((out / "dataset_info.json").read_text())
+    entry = info["skillfactory_traces"]
+    assert entry["formatting"] == "sharegpt"
+    data = json.loads((out / entry["file_name"]).read_text())
+    assert data[0]["conversations"] == [{"from": "human", "value": "q"}, {"from": "gpt", "value": "<answer>1</answer>"}]
+    train = yaml.safe_load((out / "sft.yaml").read_text())
+    assert (train["learning_rate"], train["num_train_epochs"], train["lr_scheduler_type"], train["warmup_ratio"]) == \
+        (1e-6, 2.0, "cosine", 0.05)
+    assert train["dataset"] == "skillfactory_traces" and train["stage"] == "sft"
+
+
+def test_accelerate_export_matches_the_repo_configs(tmp_path):
+    import yaml
+
+    from skillfactory.training.export.accelerate import AccelerateExportConfig, export_accelerate
+
+    summary = export_accelerate(AccelerateExportConfig(out=str(tmp_path)))
+    kinds = {}
+    for name in ("ddp", "zero2", "zero3", "fsdp"):
+        written = (tmp_path / f"{name}.yaml").read_text()
+        assert written == (REPO / "configs" / "accelerate" / f"{name}.yaml").read_text(), name
+        kinds[name] = yaml.safe_load(written)
+    assert kinds["ddp"]["distributed_type"] == "MULTI_GPU"
+    assert kinds["zero2"]["deepspeed_config"]["zero_stage"] == 2
+    assert kinds["zero3"]["deepspeed_config"]["zero_stage"] == 3
+    assert kinds["fsdp"]["fsdp_config"]["fsdp_state_dict_type"] == "FULL_STATE_DICT"
+    assert len(summary["commands"]) == 4 and all("accelerate launch --config_file" in c for c in summary["commands"])
