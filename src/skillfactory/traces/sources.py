@@ -3,7 +3,7 @@
 Why not ``records.read_jsonl``: the published scale (10k questions x 64 attempts x 4 reflections) is ~1 GB of
 JSONL; holding it as record objects would take several GB. Files are streamed line by line, only what a
 trace needs to *choose* attempts is kept (truth, variant, answer, kept-reflection indexes), and texts are
-referenced by byte offset and read back (memory-mapped) only for the attempts that end up in a trace.
+referenced by byte offset and read back only for the attempts that end up in a trace.
 
 An attempt is usable when it is not skipped, its text is non-empty and holds no trace structure tags, a
 correct one has an extracted answer, and it has at least one kept reflection whose verdict and truth agree
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-import mmap
+import os
 import re
 import sys
 from collections import Counter
@@ -156,19 +156,27 @@ def _scan(path: Path, cls: type[R], what: str,
 
 
 class _LineTexts:
-    """Read the ``text`` field of the JSON line starting at a byte offset (memory-mapped file)."""
+    """Read the ``text`` field of the JSON line starting at a byte offset.
+
+    ``os.pread`` rather than a memory map: touched pages of a map count as resident memory, and a build
+    touches pages all over a multi-GB file.
+    """
 
     def __init__(self, path: Path):
-        self._f = path.open("rb")
-        self._mm = mmap.mmap(self._f.fileno(), 0, access=mmap.ACCESS_READ)
+        self._fd = os.open(path, os.O_RDONLY)
 
     def __call__(self, offset: int) -> str:
-        end = self._mm.find(b"\n", offset)
-        return json.loads(self._mm[offset: end if end != -1 else len(self._mm)])["text"]
+        chunk, size = b"", 1 << 14
+        while True:
+            part = os.pread(self._fd, size, offset + len(chunk))
+            chunk += part
+            end = chunk.find(b"\n")
+            if end != -1 or len(part) < size:
+                return json.loads(chunk[: end if end != -1 else len(chunk)])["text"]
+            size *= 2
 
     def close(self) -> None:
-        self._mm.close()
-        self._f.close()
+        os.close(self._fd)
 
 
 # ---- our records --------------------------------------------------------------------------------------------
