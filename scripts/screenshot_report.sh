@@ -17,7 +17,7 @@ abs="$(cd "$(dirname "$html")" && pwd)/$(basename "$html")"
 out_abs="$(cd "$(dirname "$out")" && pwd)/$(basename "$out")"
 timeout 120 "$browser" --headless --no-sandbox --disable-gpu --disable-background-networking \
   --disable-component-update --disable-sync --no-first-run --user-data-dir="$profile" \
-  --hide-scrollbars --virtual-time-budget=3000 --screenshot="$out_abs" --window-size="${size/x/,}" \
+  --hide-scrollbars --run-all-compositor-stages-before-draw --virtual-time-budget=10000 --screenshot="$out_abs" --window-size="${size/x/,}" \
   "file://$abs" >/dev/null 2>&1 || true
 if [[ ! -s "$out_abs" ]]; then
   echo "error: chromium wrote no screenshot for $abs" >&2

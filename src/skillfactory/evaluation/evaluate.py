@@ -1,12 +1,13 @@
 """The evaluate stage: run a model on a suite, score every sample, and write metrics with intervals.
 
 Outputs in ``OUT/``:
-- ``samples.jsonl``: one :class:`~skillfactory.evaluation.scoring.EvalSample` per scored completion (task, params, question id, text, extracted
-  answer, correct, why, tokens, skill usage), appended as each batch finishes;
+- ``samples.jsonl``: one :class:`~skillfactory.evaluation.scoring.EvalSample` per scored completion (task,
+  params, question id, text, extracted answer, correct, why, tokens, skill usage), appended per batch;
 - ``budget_forcing.jsonl``: the same records for budget-forced answers (``mode`` "count" or "tokens");
 - ``questions.jsonl``: the test questions; ``results.json``: metrics per entry (accuracy + 95% interval,
   pass@k, length, skill usage, per-question counts for paired comparisons) and budget-forcing curves;
-  ``summary.json``, ``manifest.json``, ``config.yaml``.
+  ``summary.json``, ``manifest.json``, ``config.yaml``, and ``eval_fingerprint.json`` (the settings the
+  saved samples depend on, checked on resume).
 
 Resume: a unit of work is (entry, mode, budget, question, sample index). A re-run reads the finished units
 (a torn last line from a crash is dropped) and generates only the rest; ``results.json`` is recomputed from

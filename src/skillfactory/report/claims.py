@@ -215,7 +215,7 @@ def _claim3(add, runs, cfg, need) -> None:
     if d is None or rl is None or sf is None:
         return add(3, UNTESTABLE, "the models share no out-of-domain question")
     add(3, _verdict(d[0], *d[1]),
-        f"out of domain ({len(ood)} entries): {cfg.rl_only} - {cfg.base} {_diff_text(rl)}; {cfg.method} - {cfg.base} "
+        f"out of domain ({len(ood)} {'entry' if len(ood) == 1 else 'entries'}): {cfg.rl_only} - {cfg.base} {_diff_text(rl)}; {cfg.method} - {cfg.base} "
         f"{_diff_text(sf)}; {cfg.method} - {cfg.rl_only} {_diff_text(d)}", difference=d[0], ci=list(d[1]))
 
 

@@ -66,6 +66,7 @@ def accuracy_by_difficulty(evals: list[EvalRun], path: Path) -> Path | None:
             ys = [e["accuracy"] for e in es]
             err = [[y - e["ci"][0] for y, e in zip(ys, es)], [e["ci"][1] - y for y, e in zip(ys, es)]]
             ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, color=COLORS[m % len(COLORS)], label=r.label)
+        ax.set_xlim(-0.5, len(cats) - 0.5)  # one difficulty still gets a sensible width
         ax.set_xticks(range(len(cats)))
         ax.set_xticklabels([d.split("=")[-1] if "=" in d and "," not in d else d for _, d in cats])
         key = cats[0][1].split("=")[0] if cats and "=" in cats[0][1] and "," not in cats[0][1] else "difficulty"
@@ -118,6 +119,7 @@ def skill_usage(evals: list[EvalRun], path: Path) -> Path | None:
     rates = SKILL_COLUMNS[3:]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
     width = 0.8 / len(evals)
+    top = 1.0
     for m, r in enumerate(evals):
         es = r.results["entries"]
         total = sum(e["skills"]["answers"] for e in es) or 1
@@ -128,6 +130,7 @@ def skill_usage(evals: list[EvalRun], path: Path) -> Path | None:
             return sum(v * a for v, a in vals) / w if w else 0.0
 
         color = COLORS[m % len(COLORS)]
+        top = max([top] + [pooled(k) for k, _ in counts])
         a1.bar([i + m * width for i in range(len(counts))], [pooled(k) for k, _ in counts], width, color=color,
                label=f"{r.label} ({total} answers)")
         a2.bar([i + m * width for i in range(len(rates))], [pooled(k) for k, _ in rates], width, color=color,
@@ -135,11 +138,12 @@ def skill_usage(evals: list[EvalRun], path: Path) -> Path | None:
     a1.set_xticks([i + 0.4 - width / 2 for i in range(len(counts))])
     a1.set_xticklabels([h for _, h in counts])
     a1.set_ylabel("per answer")
+    a1.set_ylim(0, top * 1.35)  # headroom for the legend
     a2.set_xticks([i + 0.4 - width / 2 for i in range(len(rates))])
     a2.set_xticklabels([h.replace(" ", "\n", 1) for _, h in rates], fontsize=8)
     a2.set_ylim(0, 1.05)
     a2.set_ylabel("rate")
-    a1.legend(fontsize=8)
+    a1.legend(fontsize=8, loc="upper right")
     fig.suptitle("Skill usage (all suite entries pooled)")
     fig.tight_layout()
     return _save(fig, path)
