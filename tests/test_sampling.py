@@ -203,3 +203,22 @@ def test_cli_sample(tmp_path, tiny_model_dir):
     cfg = (out / "config.yaml").read_text()
     assert "batch_size: 16" in cfg and "max_new_tokens: 8" in cfg
     assert "sampled 16 responses" in res.output
+
+
+@pytest.mark.slow
+def test_cli_config_file_overrides_and_errors(tmp_path, tiny_model_dir):
+    from skillfactory.cli import app
+    from skillfactory.errors import SkillFactoryError
+
+    recipe = tmp_path / "sample.yaml"
+    recipe.write_text(f"model: {tiny_model_dir}\ntask: countdown\nparams: {{num_args: 3}}\nn: 1\nper_variant: 1\n"
+                      f"variants: [original, rephrase]\nmax_new_tokens: 4\nout: {tmp_path / 'o'}\n")
+    res = CliRunner().invoke(app, ["sample", "--config", str(recipe), "--set", "per_variant=3", "--seed", "2"])
+    assert res.exit_code == 0, res.output
+    rows = read_jsonl(tmp_path / "o" / "samples.jsonl", Sample)
+    assert len(rows) == 1 * 2 * 3 and {r.variant for r in rows} == {"original", "rephrase"}
+    res = CliRunner().invoke(app, ["sample", "--config", str(recipe), "--model", str(tmp_path / "nope"),
+                                   "--out", str(tmp_path / "o2")])
+    assert isinstance(res.exception, SkillFactoryError) and "does not exist" in str(res.exception)
+    res = CliRunner().invoke(app, ["sample", "--config", str(recipe), "--set", "per_variant=0"])
+    assert isinstance(res.exception, SkillFactoryError) and "per_variant" in str(res.exception)
