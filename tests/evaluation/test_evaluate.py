@@ -173,3 +173,21 @@ def test_cli_bad_suite_is_one_line(tmp_path):
     assert p.returncode == 2, p.stderr
     line = p.stderr.strip()
     assert "\n" not in line and "num_arg" in line and "num_args" in line
+
+
+def test_token_budget_curve(tmp_path):
+    c = cfg(tmp_path, budget_forcing={"enabled": True, "budgets": [], "token_budgets": [4, 40],
+                                      "entries": ["addsum[digits=1]"], "questions": 2, "samples": 1})
+    res = evaluate(c, backend=ScriptedBackend(thinking_script))
+    (curve,) = res["budget_forcing"]["curves"]
+    assert curve["mode"] == "tokens" and [p["budget"] for p in curve["points"]] == [4, 40]
+    small, large = curve["points"]
+    # 4 tokens: the first round is cut at 4 words mid-thought, so the answer is forced ("</think> <answer>")
+    # and the scripted continuation answers right; 40: </think> comes early, so continuations are forced
+    assert (small["mean_forced"], small["forced_answer_rate"], small["accuracy"]) == (0, 1.0, 1.0)
+    # by hand (tokens = words): after k forced continuations the text holds 3k + 2 tokens; a 13th would need
+    # 3*12 + 2 + 2 = 40 < 40: no, so 12 are forced, then the last round is cut at 40 tokens -> forced answer
+    assert (large["mean_forced"], large["forced_answer_rate"], large["accuracy"]) == (12, 1.0, 1.0)
+    forced = [r for r in read_jsonl(tmp_path / "out" / "budget_forcing.jsonl") if r["budget"] == 4]
+    assert forced and all(r["text"].startswith("<think> <sample> <answer>") and
+                          "</answer> </sample>\n</think>\n\n<answer>" in r["text"] for r in forced)

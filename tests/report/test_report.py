@@ -213,3 +213,10 @@ def test_harder_entries_fill_in_task_defaults():
     # 4 (default max_number spelled out) and 5 are harder; 2 is easier; max_number=20 changes two knobs
     assert [e["params"] for e in harder] == [{"num_args": 4, "max_number": 100}, {"num_args": 5}]
     assert key == "num_args"
+
+
+def test_training_only_report(experiment, tmp_path):
+    write_report([experiment / "rl_only" / "grpo"], tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert "Training runs" in md and "## Claims" not in md
+    assert (tmp_path / "training_curves.png").exists() and not (tmp_path / "accuracy_by_difficulty.png").exists()
