@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from skillfactory.tasks import TaskParamError, get_task
@@ -70,14 +72,17 @@ def test_bad_params():
 
 
 def test_isolated_scoring_and_timeout():
-    task = get_task("reasoning_gym", dataset="products")  # isolate=True: scored in a child process
-    q = task.generate(2, seed=0)[0]
+    task = get_task("reasoning_gym", dataset="countdown", config={"min_numbers": 3, "max_numbers": 3},
+                    timeout_s=3.0)  # isolate=True: scored in a child process
+    q = task.generate(1, seed=0)[0]
     assert task.verify(q, f"<answer>{q.gold}</answer>")
-    assert task.check(q, "<answer>-1</answer>").reason == "wrong_value"
-    worker = ScoringWorker("products", {}, timeout_s=1e-6)
+    assert task.check(q, "<answer>1 + 2</answer>").reason == "wrong_value"
+    # Bypass the screen on purpose: sympy's parse_expr really does hang on this. The child is killed.
+    worker = ScoringWorker("countdown", {"min_numbers": 3, "max_numbers": 3}, timeout_s=3.0)
     try:
-        assert worker.score(q.gold, q.metadata["entry"]) == TIMEOUT  # killed, not waited for
-        worker.timeout_s = 30
+        t0 = time.monotonic()
+        assert worker.score("9**9**9", q.metadata["entry"]) == TIMEOUT
+        assert time.monotonic() - t0 < 60
         assert worker.score(q.gold, q.metadata["entry"]) == 1.0  # restarted on the next call
     finally:
         worker.close()

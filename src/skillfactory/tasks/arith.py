@@ -23,7 +23,7 @@ Grammar (``x X × · ⋅ \\times \\cdot`` mean ``*``; ``÷ \\div`` mean ``/``; `
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Union
@@ -35,6 +35,7 @@ MAX_LITERAL_DIGITS = 30  # a literal longer than this is "too_large"
 MAX_BITS = 400  # an intermediate value whose numerator or denominator exceeds this is "too_large"
 
 Value = Union[int, Fraction]
+_SMALL = 1 << 62  # integer results below this need no size check
 
 # Symbol -> canonical operator. Longer LaTeX spellings are matched before single characters.
 _LATEX = (("\\times", "*"), ("\\cdot", "*"), ("\\div", "/"))
@@ -56,18 +57,18 @@ class ArithError(ValueError):
         self.detail = detail
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Num:
     value: Value
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Neg:
     operand: Node
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BinOp:
     op: str  # one of + - * /
     left: Node
@@ -83,138 +84,161 @@ class Statement:
 
     lhs: Node
     rhs: Node | None
+    lhs_numbers: tuple[Num, ...] = ()  # the literals of lhs, left to right
+
+
+_TOKEN = re.compile(r"[0-9]+(?:\.[0-9]+)?|\*\*|\\times|\\cdot|\\div|\S")
+_PLAIN = re.compile(r"[0-9+\-/() =]*(?:\*(?!\*)[0-9+\-/() =]*)*")  # no "**", no "." or other symbols
+_LONG_NUMBER = re.compile(r"[0-9]{%d}" % (MAX_LITERAL_DIGITS + 1))
+_TOKEN_MAP = {**_CHAR_OPS, **dict(_LATEX), "(": "(", ")": ")", "=": "="}
 
 
 def tokenize(text: str) -> list[str]:
     """Split text into number literals, canonical operators, parentheses and "="."""
     if len(text) > MAX_EXPR_CHARS:
         raise ArithError("too_long", f"expression longer than {MAX_EXPR_CHARS} characters")
+    raw = _TOKEN.findall(text)
+    if len(raw) > MAX_TOKENS:
+        raise ArithError("too_long", f"more than {MAX_TOKENS} tokens")
+    if _PLAIN.fullmatch(text) and not _LONG_NUMBER.search(text):
+        return raw  # only digits, + - * / ( ) = and spaces: every token is canonical already
     tokens: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c.isspace():
-            i += 1
-        elif "0" <= c <= "9":
-            j = i
-            while j < n and "0" <= text[j] <= "9":
-                j += 1
-            if j + 1 < n and text[j] == "." and "0" <= text[j + 1] <= "9":
-                j += 1
-                while j < n and "0" <= text[j] <= "9":
-                    j += 1
-            if j - i > MAX_LITERAL_DIGITS:
+    for tok in raw:
+        mapped = _TOKEN_MAP.get(tok)
+        if mapped is not None:
+            tokens.append(mapped)
+        elif "0" <= tok[0] <= "9":
+            if len(tok) > MAX_LITERAL_DIGITS:
                 raise ArithError("too_large", f"a number with more than {MAX_LITERAL_DIGITS} digits")
-            tokens.append(text[i:j])
-            i = j
-        elif c == "*" and text.startswith("**", i) or c == "^":
+            tokens.append(tok)
+        elif tok in ("**", "^"):
             raise ArithError("bad_operator", "exponentiation is not allowed")
-        elif c in _CHAR_OPS:
-            tokens.append(_CHAR_OPS[c])
-            i += 1
-        elif c in "()=":
-            tokens.append(c)
-            i += 1
-        elif c == "\\":
-            for spelling, op in _LATEX:
-                if text.startswith(spelling, i):
-                    tokens.append(op)
-                    i += len(spelling)
-                    break
-            else:
-                raise ArithError("unparseable", f"unknown symbol {text[i:i + 8]!r}")
         else:
-            raise ArithError("unparseable", f"unknown symbol {c!r} at position {i}")
-        if len(tokens) > MAX_TOKENS:
-            raise ArithError("too_long", f"more than {MAX_TOKENS} tokens")
+            raise ArithError("unparseable", f"unknown symbol {tok!r}")
     return tokens
 
 
-def _literal(tok: str) -> Value:
-    if "." in tok:
-        return Fraction(tok)
-    return int(tok)
+_PREC_RPN = {"+": 1, "-": 1, "*": 2, "/": 2, "neg": 3}
+RPN = list  # items: Num (a literal) or an operator: "+", "-", "*", "/", "neg"
 
 
-class _Parser:
-    def __init__(self, tokens: list[str], allow_neg: bool, operators: str):
-        self.toks = tokens
-        self.i = 0
-        self.allow_neg = allow_neg
-        self.operators = operators
-        self.depth = 0
+def _to_rpn(toks: list[str], i: int, allow_neg: bool, operators: str) -> tuple[RPN, list[Num], int]:
+    """Shunting-yard from ``toks[i]`` to the end or an "=": (reverse Polish items, literals in order, stop).
 
-    def peek(self) -> str | None:
-        return self.toks[self.i] if self.i < len(self.toks) else None
-
-    def take(self) -> str:
-        tok = self.toks[self.i]
-        self.i += 1
-        return tok
-
-    def _op(self, tok: str) -> str:
-        if tok not in self.operators:
-            raise ArithError("bad_operator", f"operator {tok!r} is not allowed (allowed: {' '.join(self.operators)})")
-        return tok
-
-    def expr(self) -> Node:
-        node = self.term()
-        while self.peek() in ("+", "-"):
-            op = self._op(self.take())
-            node = BinOp(op, node, self.term())
-        return node
-
-    def term(self) -> Node:
-        node = self.unary()
-        while self.peek() in ("*", "/"):
-            op = self._op(self.take())
-            node = BinOp(op, node, self.unary())
-        return node
-
-    def unary(self) -> Node:
-        tok = self.peek()
-        if tok == "-":
-            if not self.allow_neg:
-                raise ArithError("bad_operator", "a leading minus sign (negation) is not allowed")
-            self.take()
-            return Neg(self._nested(self.unary))
-        if tok == "(":
-            self.take()
-            node = self._nested(self.expr)
-            if self.peek() != ")":
-                raise ArithError("unparseable", "unbalanced parentheses")
-            self.take()
-            return node
-        if tok is None:
-            raise ArithError("unparseable", "expression ends too early")
-        if tok[0].isdigit():
-            self.take()
-            return Num(_literal(tok), tok)
-        raise ArithError("unparseable", f"unexpected {tok!r}")
-
-    def _nested(self, fn: Callable[[], Node]) -> Node:
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise ArithError("too_deep", f"nesting deeper than {MAX_DEPTH}")
-        node = fn()
-        self.depth -= 1
-        return node
+    One iterative pass (no recursion, so nesting is bounded by ``MAX_DEPTH`` alone); the grammar is the one
+    in the module docstring.
+    """
+    out: RPN = []
+    nums: list[Num] = []
+    ops: list[str] = []  # operator stack: operators, "neg" and "("
+    depth = 0
+    n = len(toks)
+    expect_operand = True
+    while i < n:
+        tok = toks[i]
+        if expect_operand:
+            if "0" <= tok[0] <= "9":
+                num = Num(Fraction(tok) if "." in tok else int(tok), tok)
+                out.append(num)
+                nums.append(num)
+                expect_operand = False
+            elif tok == "(" or tok == "-":
+                if tok == "-" and not allow_neg:
+                    raise ArithError("bad_operator", "a leading minus sign (negation) is not allowed")
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise ArithError("too_deep", f"nesting deeper than {MAX_DEPTH}")
+                ops.append(tok if tok == "(" else "neg")
+            else:
+                raise ArithError("unparseable", f"unexpected {tok!r}")
+        elif tok in _PREC:
+            if tok not in operators:
+                raise ArithError("bad_operator", f"operator {tok!r} is not allowed (allowed: {' '.join(operators)})")
+            prec = _PREC[tok]
+            while ops and ops[-1] != "(" and _PREC_RPN[ops[-1]] >= prec:
+                top = ops.pop()
+                depth -= top == "neg"
+                out.append(top)
+            ops.append(tok)
+            expect_operand = True
+        elif tok == ")":
+            while ops and ops[-1] != "(":
+                top = ops.pop()
+                depth -= top == "neg"
+                out.append(top)
+            if not ops:
+                raise ArithError("unparseable", "unexpected ')' after the expression")
+            ops.pop()
+            depth -= 1
+        elif tok == "=":
+            break
+        else:
+            raise ArithError("unparseable", f"unexpected {tok!r} after the expression")
+        i += 1
+    if expect_operand:
+        raise ArithError("unparseable", "expression ends too early" if i >= n or not out else f"unexpected {toks[i]!r}")
+    while ops:
+        top = ops.pop()
+        if top == "(":
+            raise ArithError("unparseable", "unbalanced parentheses")
+        out.append(top)
+    return out, nums, i
 
 
-def parse_statement(text: str, *, allow_neg: bool = True, operators: str = "+-*/") -> Statement:
-    """Parse ``expr`` or ``expr = expr``. Operators outside ``operators`` are ``bad_operator``."""
+def compile_statement(text: str, *, allow_neg: bool = True, operators: str = "+-*/") -> tuple[RPN, list[Num], RPN | None]:
+    """``expr`` or ``expr = expr`` -> (lhs in reverse Polish, lhs literals in order, rhs or None).
+
+    The fast path of verification: no tree is built. :func:`parse_statement` gives the tree.
+    """
     tokens = tokenize(text)
     if not tokens:
         raise ArithError("unparseable", "empty expression")
-    p = _Parser(tokens, allow_neg, operators)
-    lhs = p.expr()
+    lhs, nums, i = _to_rpn(tokens, 0, allow_neg, operators)
     rhs = None
-    if p.peek() == "=":
-        p.take()
-        rhs = p.expr()
-    if p.peek() is not None:
-        raise ArithError("unparseable", f"unexpected {p.peek()!r} after the expression")
-    return Statement(lhs, rhs)
+    if i < len(tokens):  # stopped at "="
+        rhs, _, j = _to_rpn(tokens, i + 1, allow_neg, operators)
+        if j < len(tokens):
+            raise ArithError("unparseable", "unexpected '=' after the expression")
+    return lhs, nums, rhs
+
+
+def eval_rpn(rpn: RPN) -> Value:
+    """Exact value of a reverse Polish expression from :func:`compile_statement`."""
+    stack: list[Value] = []
+    for item in rpn:
+        if type(item) is Num:
+            stack.append(item.value)
+        elif item == "neg":
+            stack.append(-stack.pop())
+        else:
+            b = stack.pop()
+            a = stack.pop()
+            if type(a) is int and type(b) is int and item != "/":  # the common case, kept cheap
+                v = a + b if item == "+" else a - b if item == "-" else a * b
+                if -_SMALL < v < _SMALL:
+                    stack.append(v)
+                    continue
+            stack.append(apply_op(item, a, b))  # type: ignore[arg-type]
+    return stack[-1]
+
+
+def _rpn_to_tree(rpn: RPN) -> Node:
+    stack: list[Node] = []
+    for item in rpn:
+        if type(item) is Num:
+            stack.append(item)
+        elif item == "neg":
+            stack.append(Neg(stack.pop()))
+        else:
+            b = stack.pop()
+            stack.append(BinOp(item, stack.pop(), b))  # type: ignore[arg-type]
+    return stack[-1]
+
+
+def parse_statement(text: str, *, allow_neg: bool = True, operators: str = "+-*/") -> Statement:
+    """Parse ``expr`` or ``expr = expr`` into trees. Operators outside ``operators`` are ``bad_operator``."""
+    lhs, nums, rhs = compile_statement(text, allow_neg=allow_neg, operators=operators)
+    return Statement(_rpn_to_tree(lhs), None if rhs is None else _rpn_to_tree(rhs), tuple(nums))
 
 
 def parse_expression(text: str, *, allow_neg: bool = True, operators: str = "+-*/") -> Node:
@@ -271,11 +295,18 @@ def apply_op(op: str, a: Value, b: Value) -> Value:
 
 def evaluate(node: Node) -> Value:
     """Exact value of a tree (its size is bounded by the parser's token cap)."""
-    if isinstance(node, Num):
-        return node.value
-    if isinstance(node, Neg):
-        return _bounded(-evaluate(node.operand))
-    return apply_op(node.op, evaluate(node.left), evaluate(node.right))
+    kind = type(node)
+    if kind is Num:
+        return node.value  # type: ignore[union-attr]
+    if kind is Neg:
+        return -evaluate(node.operand)  # type: ignore[union-attr]
+    a, b = evaluate(node.left), evaluate(node.right)  # type: ignore[union-attr]
+    op = node.op  # type: ignore[union-attr]
+    if type(a) is int and type(b) is int and op != "/":  # the common case, kept cheap
+        v = a + b if op == "+" else a - b if op == "-" else a * b
+        if -_SMALL < v < _SMALL:
+            return v
+    return apply_op(op, a, b)
 
 
 def format_expr(node: Node, spaced: bool = True) -> str:
@@ -308,6 +339,7 @@ def format_value(v: Value) -> str:
 
 
 __all__ = [
-    "MAX_EXPR_CHARS", "ArithError", "BinOp", "Neg", "Node", "Num", "Statement", "Value", "apply_op", "evaluate",
-    "format_expr", "format_value", "literals", "parse_expression", "parse_statement", "tokenize",
+    "MAX_EXPR_CHARS", "RPN", "ArithError", "BinOp", "Neg", "Node", "Num", "Statement", "Value", "apply_op",
+    "compile_statement", "eval_rpn", "evaluate", "format_expr", "format_value", "literals", "parse_expression",
+    "parse_statement", "tokenize",
 ]

@@ -49,11 +49,14 @@ class CheckResult:
 
     @classmethod
     def ok(cls) -> CheckResult:
-        return cls(True, "ok")
+        return _OK  # frozen, so one shared instance is safe (and verification's hot path skips a constructor)
 
     @classmethod
     def wrong(cls, reason: str, detail: str = "") -> CheckResult:
         return cls(False, reason, detail)
+
+
+_OK = CheckResult(True, "ok")
 
 
 class QuestionFieldError(SkillFactoryError, ValueError):

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import random
 import re
-from collections import Counter
 from fractions import Fraction
 from typing import Any, ClassVar
 
@@ -47,12 +46,13 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from skillfactory.records import Question
 from skillfactory.tasks.arith import (
-    MAX_EXPR_CHARS, ArithError, BinOp, Node, Num, Value, evaluate, format_expr, literals, parse_statement,
+    MAX_EXPR_CHARS, ArithError, BinOp, Node, Num, Value, compile_statement, eval_rpn, format_expr,
 )
 from skillfactory.tasks.base import CheckResult, Task, TaskParams
 
 MAX_STEPS = 20  # more statements than this in one answer is "too_long"
 _SPLIT = re.compile(r"(?i)\bstep\s*\d+\s*[:.)]|[\n;,]")
+_MULTI = re.compile(r"[\n;,]|step", re.IGNORECASE)
 _ALL_OPS = "+-*/"
 
 
@@ -109,50 +109,56 @@ def check_countdown(
     """
     if len(answer) > MAX_EXPR_CHARS:
         return CheckResult.wrong("too_long", f"answer longer than {MAX_EXPR_CHARS} characters")
-    pieces = split_statements(answer)
+    # one plain expression (the common case) skips the statement splitter
+    simple = answer.strip().rstrip(".")
+    pieces = [simple] if simple and not _MULTI.search(simple) else split_statements(answer)
     if not pieces:
         return CheckResult.wrong("unparseable", "empty answer")
     if len(pieces) > MAX_STEPS:
         return CheckResult.wrong("too_long", f"more than {MAX_STEPS} steps")
     try:
-        statements = [parse_statement(p, allow_neg="-" in operators, operators=operators) for p in pieces]
-        given = Counter(numbers)
-        left: Counter[Value] = Counter(numbers)  # given numbers not used yet
-        results: Counter[Value] = Counter()  # results of earlier steps not used yet
+        statements = [compile_statement(p, allow_neg="-" in operators, operators=operators) for p in pieces]
+        given = set(numbers)
+        left: dict[Value, int] = {}  # given numbers not used yet
+        for n in numbers:
+            left[n] = left.get(n, 0) + 1
+        results: dict[Value, int] = {}  # results of earlier steps not used yet
         produced: set[Value] = set()
         value: Value = 0
-        for k, st in enumerate(statements, start=1):
-            for lit in literals(st.lhs):
+        last = len(statements)
+        for k, (lhs, lhs_numbers, rhs) in enumerate(statements, start=1):
+            for lit in lhs_numbers:
                 v = lit.value
                 # An earlier result is preferred over a given number of the same value: results become
                 # available later than given numbers, so using them first never loses a valid reading.
-                if results[v] > 0:
+                if results.get(v, 0) > 0:
                     results[v] -= 1
-                elif left[v] > 0:
+                elif left.get(v, 0) > 0:
                     left[v] -= 1
                 elif v in given or v in produced:
                     return CheckResult.wrong("reused_number", f"{lit.text} is used more often than available")
                 else:
                     return CheckResult.wrong("wrong_numbers", f"{lit.text} is not one of {numbers}")
-            value = evaluate(st.lhs)
-            if st.rhs is not None:
-                stated = evaluate(st.rhs)
+            value = eval_rpn(lhs)
+            if rhs is not None:
+                stated = eval_rpn(rhs)
                 if stated != value:
                     return CheckResult.wrong("bad_step", f"statement {k} is false: {pieces[k - 1]!r}")
-            elif k < len(statements):
+            elif k < last:
                 return CheckResult.wrong("bad_step", f"step {k} has no '= result': {pieces[k - 1]!r}")
-            if k < len(statements):
-                results[value] += 1
+            if k < last:
+                results[value] = results.get(value, 0) + 1
                 produced.add(value)
     except ArithError as e:
         return CheckResult.wrong(e.reason, e.detail)
     if value != target:
         return CheckResult.wrong("wrong_value", f"the answer equals {value}, not {target}")
-    if use_all and sum(left.values()):
-        missing = sorted(left.elements())
+    if use_all and any(left.values()):
+        missing = sorted(v for v, c in left.items() for _ in range(c))
         return CheckResult.wrong("unused_number", f"numbers not used: {missing}")
-    if sum(results.values()):
-        return CheckResult.wrong("unused_result", f"step results never used: {sorted(results.elements())}")
+    if any(results.values()):
+        unused = sorted(v for v, c in results.items() for _ in range(c))
+        return CheckResult.wrong("unused_result", f"step results never used: {unused}")
     return CheckResult.ok()
 
 
