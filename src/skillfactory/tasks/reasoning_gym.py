@@ -1,6 +1,10 @@
 """Any reasoning-gym dataset as a task (for out-of-domain evaluation): its question text, its scorer.
 
-    >>> task = get_task("reasoning_gym", dataset="basic_arithmetic", config={"max_terms": 3})
+    >>> from skillfactory.tasks import get_task
+    >>> task = get_task("reasoning_gym", dataset="basic_arithmetic", config={"max_terms": 3}, isolate=False)
+    >>> q = task.generate(1, seed=0)[0]
+    >>> task.verify(q, f"<answer>{q.gold}</answer>")
+    True
 
 Determinism and splits: the dataset is built once with ``seed=0``; reasoning-gym draws item *j* from
 ``Random(seed + j)``, so item *j* depends on *j* alone. Our item *i* of (seed, split) picks ``j`` from the
