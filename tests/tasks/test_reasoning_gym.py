@@ -15,7 +15,7 @@ from skillfactory.tasks.sandbox import TIMEOUT, ScoringWorker
     ("__import__('os').getpid()", "42"), ("9**9**9", "42"), ("open('/tmp/x', 'w')", "42"), ("1e5", "42"),
     ("2 ** 10", "42"), ("99!", "42"), ("1 << 99999999", "42"), ("x" * 400, "42"),
     ("getattr(1, 'real')", "cat"), ("(lambda: 1)()", "cat"), ("().__class__", "cat"), ("[f][0](1)", "cat"),
-    ("eval ('1')", "cat"), ("a\x00b", "cat"), ("x**2", "x + 1"),
+    ("eval ('1')", "cat"), ("a\x00b", "cat"), ("x**2", "x + 1"), ("import os", "cat"), ("lambda: 0", "cat"),
     ("x**99**9", "x**2 + 1"), ("(x+1)**99", "x**2 + 1"), ("x**999", "x**2 + 1"), ("x ** 2 ** 3", "x**2"),
 ])
 def test_screen_rejects(answer, gold):
@@ -25,7 +25,7 @@ def test_screen_rejects(answer, gold):
 @pytest.mark.parametrize("answer,gold", [
     ("-12", "42"), ("3 * (4 + 5)", "42"), ("1.5", "2.5"), ("hello world", "olleh"),
     ("apple, banana, cherry", "cherry, apple"), ("x**2 + 3*x", "x**3 - 1"), ("sin(x) + C", "-cos(x) + C"),
-    ("_ Q _\n_ _ Q", "_ Q _\nQ _ _"),
+    ("_ Q _\n_ _ Q", "_ Q _\nQ _ _"), ("important, imports", "imports, important"),
 ])
 def test_screen_allows_plain_answers(answer, gold):
     assert screen_answer(answer, gold) is None

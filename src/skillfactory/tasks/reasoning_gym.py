@@ -18,7 +18,7 @@ countdown gives 0.05 for a well-formed wrong answer).
 
 Security: several scorers evaluate the answer (``eval``, sympy ``parse_expr``; see ``tasks.sandbox``).
 Before any scorer sees it, :func:`screen_answer` rejects: answers over ``max_answer_chars``; control
-characters; ``__``, backslashes, backticks, ``<<``/``>>``, ``lambda``/``import``; any call ``name(`` or
+characters; ``__``, backslashes, backticks, ``<<``/``>>``, the words lambda/import/exec/eval; any call ``name(`` or
 ``)(`` except math functions and names the gold answer itself calls; for numeric answers (gold without
 letters) any letter or underscore at all, ``**`` and ``!``; elsewhere ``**`` unless the gold uses it, and then
 only as ``base**k`` with a bare base and k <= 99, never chained. What passes is scored in a child process with
@@ -44,7 +44,8 @@ from skillfactory.tasks.base import CheckResult, Task, TaskParams
 INDEX_SPACE = 2**31  # item indices j are drawn from [0, INDEX_SPACE)
 MATH_FUNCS = frozenset({"sin", "cos", "tan", "exp", "log", "ln", "sqrt", "asin", "acos", "atan", "sinh", "cosh",
                         "tanh", "abs"})
-_BANNED = ("__", "\\", "`", "<<", ">>", "lambda", "import")
+_BANNED = ("__", "\\", "`", "<<", ">>")
+_BANNED_WORDS = re.compile(r"\b(lambda|import|exec|eval)\b")  # as words: "important" is fine
 _CALL = re.compile(r"([A-Za-z_][A-Za-z_0-9]*)\s*\(")
 _CALL_RESULT = re.compile(r"[\)\]]\s*\(")
 _POWER_OK = re.compile(r"[A-Za-z0-9]\s*\*\*\s*\(?\s*-?\s*\d{1,2}(?!\d)\s*\)?(?!\s*\*\*)")
@@ -68,6 +69,9 @@ def screen_answer(answer: str, gold: str, max_chars: int = 300) -> str | None:
     for bad in _BANNED:
         if bad in answer and bad not in gold:
             return f"contains {bad!r}"
+    for word in _BANNED_WORDS.findall(answer):
+        if word not in _BANNED_WORDS.findall(gold):
+            return f"contains {word!r}"
     numeric = not _LETTER.search(gold)
     if numeric:
         if _LETTER.search(answer):
