@@ -7,7 +7,7 @@ import math
 import pytest
 
 from skillfactory.generation import BackendError, GenerationRequest, SamplingParams, get_backend
-from skillfactory.generation.hf import gumbel_noise
+from skillfactory.generation.hf import _SeededSampler, row_uniform
 
 
 def req(text: str, prefix: str = "") -> GenerationRequest:
@@ -22,19 +22,20 @@ def backend(tiny_model_dir):
     return get_backend("hf", str(tiny_model_dir), batch_size=4)
 
 
-def test_gumbel_noise_samples_the_softmax():
+def test_seeded_sampler_draws_from_the_softmax():
     import torch
 
-    logits = torch.tensor([2.0, 1.0, 0.0, -1.0])
+    logits = torch.tensor([2.0, 1.0, float("-inf"), 0.0, -1.0])
     probs = torch.softmax(logits, -1)
     seeds = torch.arange(20000, dtype=torch.int64) * 7919
-    picks = torch.argmax(logits[None, :] + gumbel_noise(seeds, 0, 4).float(), dim=-1)
-    freq = torch.bincount(picks, minlength=4).double() / len(seeds)
-    assert torch.allclose(freq, probs.double(), atol=0.015)
-    # a pure function of (seed, step, token): equal when equal, independent across steps and rows
-    assert torch.equal(gumbel_noise(seeds[:3], 5, 4), gumbel_noise(seeds[:3], 5, 4))
-    assert not torch.equal(gumbel_noise(seeds[:3], 5, 4), gumbel_noise(seeds[:3], 6, 4))
-    assert not torch.equal(gumbel_noise(seeds[:1], 0, 4), gumbel_noise(seeds[1:2], 0, 4))
+    out = _SeededSampler(seeds, prompt_len=3)(torch.zeros(len(seeds), 3, dtype=torch.long), logits.repeat(len(seeds), 1))
+    assert torch.isfinite(out).sum(-1).eq(1).all()  # exactly one token allowed per row
+    freq = torch.bincount(out.argmax(-1), minlength=5).double() / len(seeds)
+    assert torch.allclose(freq, probs.double(), atol=0.015) and freq[2] == 0  # never a filtered token
+    # the uniforms are a pure function of (seed, step): equal when equal, different across steps and rows
+    assert torch.equal(row_uniform(seeds[:3], 5), row_uniform(seeds[:3], 5))
+    assert not torch.equal(row_uniform(seeds[:3], 5), row_uniform(seeds[:3], 6))
+    assert len(set(row_uniform(seeds[:100], 0).tolist())) == 100
 
 
 def test_n_completions_in_request_order_with_progress(backend):

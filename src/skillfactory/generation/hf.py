@@ -5,10 +5,10 @@ Why it is built this way:
   requests are flattened into rows (one per completion), sorted by prompt length (length bucketing: little
   padding), batched ``batch_size`` rows at a time with LEFT padding and the KV cache, then put back in order.
 - **Determinism per work unit.** Sampling does not use torch's global RNG. Each row gets its own seed
-  (``common.completion_seed``: call seed + request + completion index) and samples by the Gumbel-max trick with
-  noise from a counter-based hash of (row seed, step, token id). The same request with the same seed therefore
-  gives the same text whatever else shares its batch, and a resumed stage reproduces an uninterrupted one.
-  The hash is integer arithmetic, so the noise is the same on CPU and CUDA.
+  (``common.completion_seed``: call seed + request + completion index) and draws each token by inverse-CDF
+  sampling with a uniform number from a counter-based hash of (row seed, step). The same request with the
+  same seed therefore gives the same text whatever else shares its batch, and a resumed stage reproduces an
+  uninterrupted one. The hash is integer arithmetic, so the random numbers are the same on CPU and CUDA.
 - **No silent defaults.** transformers falls back to ``top_k=50`` and to the model's own generation config
   (Qwen ships ``repetition_penalty=1.05``); here temperature/top_p/top_k are exactly ``SamplingParams`` and
   everything else is off. ``temperature=0`` is greedy.
@@ -44,28 +44,35 @@ def _mix64(z):
     return torch.bitwise_xor(z, shr(z, 31))
 
 
-def gumbel_noise(row_seeds, step: int, vocab: int):
-    """Gumbel(0, 1) noise of shape (rows, vocab), a pure function of (row seed, step, token id)."""
+def row_uniform(row_seeds, step: int):
+    """One uniform number in (0, 1) per row (float64), a pure function of (row seed, step)."""
     import torch
 
     offset = torch.full_like(row_seeds, step + 1) * _GOLDEN  # wraps in int64, like splitmix64 in uint64
-    base = _mix64(row_seeds + offset)
-    z = _mix64(base[:, None] + torch.arange(vocab, device=row_seeds.device, dtype=torch.int64)[None, :])
-    u = (torch.bitwise_right_shift(z, 11).bitwise_and((1 << 53) - 1).double() + 0.5) / float(1 << 53)
-    return -torch.log(-torch.log(u))
+    z = _mix64(row_seeds + offset)
+    return (torch.bitwise_right_shift(z, 11).bitwise_and((1 << 53) - 1).double() + 0.5) / float(1 << 53)
 
 
-class _GumbelSampler:
-    """Logits processor: add per-row seeded Gumbel noise so that greedy argmax becomes a sample."""
+class _SeededSampler:
+    """Logits processor that *samples*: inverse-CDF sampling with one seeded uniform per row and step.
+
+    It returns scores that are 0 at the drawn token and -inf elsewhere, so transformers' greedy step picks it.
+    One hashed number per row (not per vocabulary entry) keeps this cheap with a 150k vocabulary on a CPU.
+    """
 
     def __init__(self, row_seeds, prompt_len: int):
         self.row_seeds = row_seeds
         self.prompt_len = prompt_len
 
     def __call__(self, input_ids, scores):
-        step = input_ids.shape[1] - self.prompt_len
-        noise = gumbel_noise(self.row_seeds, step, scores.shape[-1])
-        return scores + noise.to(scores.dtype)
+        import torch
+
+        probs = torch.softmax(scores.double(), dim=-1)
+        cdf = probs.cumsum(dim=-1)
+        u = row_uniform(self.row_seeds, input_ids.shape[1] - self.prompt_len) * cdf[:, -1]
+        idx = torch.searchsorted(cdf, u[:, None], right=True).clamp(max=scores.shape[-1] - 1)
+        idx = torch.where(probs.gather(1, idx) > 0, idx, probs.argmax(dim=-1, keepdim=True))  # rounding at the end
+        return torch.full_like(scores, float("-inf")).scatter_(1, idx, 0.0)
 
 
 class _StopOnStrings:
@@ -186,7 +193,7 @@ class HFBackend:
             if params.top_p < 1.0:
                 processors.append(TopPLogitsWarper(params.top_p))
             seeds = torch.tensor([r[3] for r in batch], dtype=torch.int64, device=self.model.device)
-            processors.append(_GumbelSampler(seeds, width))
+            processors.append(_SeededSampler(seeds, width))
         config = GenerationConfig(
             do_sample=False, num_beams=1, max_new_tokens=params.max_new_tokens, min_new_tokens=0,
             eos_token_id=self.eos_ids, pad_token_id=self.pad_id, repetition_penalty=1.0, no_repeat_ngram_size=0,
