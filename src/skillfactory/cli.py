@@ -37,7 +37,9 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except SkillFactoryError as e:
-        Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        from rich.markup import escape  # messages hold names like "countdown[num_args=3]": not markup
+
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         Console(stderr=True).print("[yellow]interrupted[/]: finished work is saved; re-run the same command to resume")

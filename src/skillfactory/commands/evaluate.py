@@ -35,7 +35,8 @@ def register(app: typer.Typer) -> None:
         budget_forcing: bool = typer.Option(None, "--budget-forcing/--no-budget-forcing"),
         budgets: str = typer.Option(None, "--budgets", help="Forced continuations, e.g. 0,1,2,4."),
         token_budgets: str = typer.Option(None, "--token-budgets", help="Thinking-token budgets, e.g. 256,512."),
-        bf_entries: str = typer.Option(None, "--bf-entries", help="Suite entries (labels or tasks) to budget-force."),
+        bf_entries: list[str] = typer.Option(None, "--bf-entry", help="A suite entry (label or task) to budget-force; "
+                                             "repeatable (default: every entry)."),
         config: Path = typer.Option(None, "--config", "-c", help="EvalConfig YAML; options and --set override it."),
         overrides: list[str] = typer.Option(None, "--set", help="Config override KEY=VALUE (e.g. budget_forcing.samples=2)."),
     ) -> None:
@@ -61,7 +62,7 @@ def register(app: typer.Typer) -> None:
             bf["token_budgets"] = t
             bf.setdefault("enabled", True)
         if bf_entries:
-            bf["entries"] = [x.strip() for x in bf_entries.split(",") if x.strip()]
+            bf["entries"] = list(bf_entries)
         if bf:
             cli["budget_forcing"] = bf
         merged = deep_merge(deep_merge(data, cli), parse_overrides(overrides))
