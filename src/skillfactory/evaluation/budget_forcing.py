@@ -146,21 +146,21 @@ def _step(backend: Backend, r: ForcedResult, new: str, n_new: int, finish: str, 
     r.text += new
     r.n_tokens = backend.count_tokens(r.text)
     ran_out = token_budget is not None and r.n_tokens >= token_budget
-    if idx < 0 and finish == "length" and ran_out and cfg.end_marker in _opened(r.text, cfg):
+    if idx < 0 and finish == "length" and ran_out and _inside_thinking(r.text, cfg):
         r.text += cfg.answer_opening
         r.forced_answer = True
         return True
     return False
 
 
-def _opened(text: str, cfg: BudgetForcingConfig) -> str:
-    """The end marker when the text is inside a thinking block (an unclosed ``<think>``), else "".
+def _inside_thinking(text: str, cfg: BudgetForcingConfig) -> bool:
+    """True when the text is inside a thinking block (its last ``<think>`` is not closed).
 
     Forcing an answer only makes sense for a model that thinks in the trace format: a base model that never
     opened ``<think>`` is left as it is.
     """
     opener = cfg.end_marker.replace("</", "<", 1)
-    return cfg.end_marker if text.rfind(opener) > text.rfind(cfg.end_marker) else ""
+    return text.rfind(opener) > text.rfind(cfg.end_marker)
 
 
 __all__ = ["BudgetForcingConfig", "ForcedResult", "budget_force"]
