@@ -6,13 +6,14 @@
 Step 1 writes synthetic ``samples.jsonl`` + ``reflections.jsonl`` (real countdown questions; correct attempts
 answer the gold expression, wrong ones a wrong one; reflections kept with some probability), skipped when the
 files for these sizes already exist. Step 2 runs ``build_traces`` in a fresh child process and prints the
-wall time (reading included), traces per second and the child's peak resident memory. Goal: < 60 s, < 2 GB.
+wall time (reading included), traces per second, the child's peak resident memory and CPU time. Goal: < 60 s, < 2 GB.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import subprocess
@@ -96,12 +97,15 @@ def main() -> None:
     if res.returncode != 0:
         sys.exit(res.stderr)
     r = json.loads(res.stdout.strip().splitlines()[-1])
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak_mb, cpu = usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
     print(f"input: {args.questions} questions x {args.attempts} attempts x {args.reflections} reflections "
           f"({size:.0f} MiB JSONL), formats {args.formats}")
     print(f"traces: {r['traces']}  build_traces: {r['seconds']:.1f}s (read {r['load']:.1f}s, build+write "
           f"{r['build']:.1f}s)  process wall: {wall:.1f}s (imports included)")
-    print(f"throughput: {r['traces'] / r['seconds']:.0f} traces/s  peak memory: {peak_mb:.0f} MiB")
+    print(f"throughput: {r['traces'] / r['seconds']:.0f} traces/s  peak memory: {peak_mb:.0f} MiB  "
+          f"CPU time: {cpu:.1f}s (user+sys; less sensitive than wall time to other load)  "
+          f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":
