@@ -1,6 +1,6 @@
 """Seconds per GRPO step and the reward curve on the toy model, on CPU (TRL GRPOTrainer, HF generation).
 
-    nice -n 10 .venv/bin/python benchmarks/grpo_cpu.py --steps 20            # tiny toy model (built if needed)
+    nice -n 10 .venv/bin/python benchmarks/grpo_cpu.py --steps 20            # tiny toy model (micro if not built)
     nice -n 10 .venv/bin/python benchmarks/grpo_cpu.py --preset micro --steps 5
 
 Uses the toy presets' countdown range (numbers 1-20, + and -, 3 numbers), where the tiny model is partly right,
@@ -20,6 +20,7 @@ from pathlib import Path
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="tiny", help="toy model preset (tiny, micro)")
+    ap.add_argument("--build", action="store_true", help="build the preset if not cached (else fall back to micro)")
     ap.add_argument("--model", default=None, help="model folder instead of the toy model")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--prompts", type=int, default=8, help="prompts per step")
@@ -30,13 +31,16 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
-    from skillfactory.toy.build import build_toy_model
+    from skillfactory.toy.build import build_toy_model, cached_path, is_built
     from skillfactory.training.grpo import GRPORunConfig, run_grpo
 
     if args.model:
         model = args.model
     else:
         t0 = time.time()
+        if not args.build and not is_built(cached_path(args.preset, 0)) and args.preset != "micro":
+            print(f"toy model {args.preset!r} is not built yet (pass --build to build it); using 'micro'")
+            args.preset = "micro"
         model = str(build_toy_model(args.preset, seed=0, quiet=True))
         print(f"toy model {args.preset}: {model} ({time.time() - t0:.0f} s to build or load)")
     out = args.out or tempfile.mkdtemp(prefix="grpo_cpu_")

@@ -39,7 +39,7 @@ class SFTRunConfig(TrainRunConfig):
         "published": dict(learning_rate=1e-6, lr_scheduler="cosine", warmup_ratio=0.05, epochs=2,
                           per_device_batch_size=1, gradient_accumulation_steps=16),
         # toy model (0.8-5M parameters): tuned on the micro/tiny presets
-        "tiny": dict(learning_rate=2e-3, lr_scheduler="cosine", warmup_ratio=0.05, epochs=3,
+        "tiny": dict(learning_rate=3e-3, lr_scheduler="cosine", warmup_ratio=0.05, epochs=3,
                      per_device_batch_size=16, gradient_accumulation_steps=1),
     }
 
