@@ -37,7 +37,7 @@ def run_base_model(stage: Stage, inputs: dict[str, Path]) -> Path:
 
             raise SkillFactoryError(f"base_model.path {path}: no config.json there; expected a Hugging Face model folder")
         return path
-    from skillfactory.toy import build_toy_model
+    from skillfactory.toy.build import build_toy_model
 
     toy = stage.settings["toy"]
     return Path(build_toy_model(preset=toy["preset"], seed=toy["seed"]))
