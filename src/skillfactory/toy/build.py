@@ -117,6 +117,8 @@ def build_model_dir(cfg: ToyPreset, seed: int, out: Path, quiet: bool = False) -
 
         def progress(done: int, total: int, loss: float | None) -> None:
             bar.update(task, completed=done, total=total, loss=f"{loss:.3f}" if loss is not None else "-")
+            if not console.is_terminal and done % max(1, total // 10) == 0:  # logs get a line per 10%
+                console.print(f"pretraining {done}/{total} loss {loss:.3f} ({time.time() - t0:.0f} s)")
 
         train = pretrain(model, examples, cfg.train, seed, fast.pad_token_id, progress=progress, log=log)
     model.generation_config.pad_token_id = fast.pad_token_id

@@ -12,7 +12,6 @@ generated tokens are), and only the latter carry loss (the end token included, s
 from __future__ import annotations
 
 import math
-import os
 import random
 import time
 from typing import Any
@@ -69,7 +68,7 @@ def pretrain(model: Any, examples: list[tuple[list[int], int]], cfg: TrainConfig
     """Train ``model`` in place on encoded ``examples``; returns figures (steps, tokens, loss, seconds)."""
     import torch
 
-    torch.set_num_threads(cfg.threads or max(1, os.cpu_count() or 1))
+    torch.set_num_threads(cfg.threads)
     torch.manual_seed(seed)
     kept = [e for e in examples if len(e[0]) <= cfg.max_len]
     batches = _batches(kept, cfg.batch_size, cfg.epochs, seed)

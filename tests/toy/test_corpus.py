@@ -1,0 +1,122 @@
+"""The toy corpus: one attempt per answer, no trace tags or glue phrases, truth from the verifier, seeded."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from skillfactory.prompting import REFLECTION_TEMPLATE, VARIANTS, parse_verdict
+from skillfactory.tasks import get_task
+from skillfactory.toy.attempts import countdown_attempt, mult_attempt
+from skillfactory.toy.corpus import build_corpus, glue_phrases, tokenizer_texts, violations
+from skillfactory.toy.presets import get_preset
+
+CFG = get_preset("tiny").corpus
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return build_corpus(CFG, seed=0, n=600)
+
+
+def test_no_conversation_chains_attempts(corpus):
+    convs, stats = corpus
+    phrases = glue_phrases()
+    assert stats.disagreements == 0
+    for c in convs:
+        assert violations(c, phrases) == []
+        text = c.messages[-1]["content"]
+        for tag in ("<sample>", "</sample>", "<reflect>", "<think>"):
+            assert tag not in text
+        if c.kind == "solve":
+            assert text.count("<answer>") == 1 and "<verdict>" not in text
+        else:
+            assert parse_verdict(text) is not None and "<answer>" not in text
+
+
+def test_violations_catch_a_second_attempt_and_glue(corpus):
+    convs, _ = corpus
+    solve = next(c for c in convs if c.kind == "solve")
+    doubled = type(solve)(solve.kind, solve.task, solve.size, solve.variant,
+                          [solve.messages[0], {"role": "assistant", "content": solve.messages[1]["content"] * 2}],
+                          solve.correct)
+    assert violations(doubled)
+    tagged = type(solve)(solve.kind, solve.task, solve.size, solve.variant,
+                         [solve.messages[0], {"role": "assistant", "content": "<sample>" + solve.messages[1]["content"]}],
+                         solve.correct)
+    assert violations(tagged)
+    phrases = glue_phrases()
+    if phrases:
+        glued = type(solve)(solve.kind, solve.task, solve.size, solve.variant,
+                            [solve.messages[0], {"role": "assistant", "content": phrases[0] + "\n" + solve.messages[1]["content"]}],
+                            solve.correct)
+        assert violations(glued, phrases)
+
+
+def test_prompts_are_the_pipeline_prompts(corpus):
+    convs, _ = corpus
+    head = REFLECTION_TEMPLATE.split("{question}")[0]
+    for c in convs:
+        if c.kind == "reflect":
+            assert c.messages[0]["content"].startswith(head)
+        else:
+            assert c.messages[0]["content"].rstrip().endswith("<answer> </answer> tags.")
+    assert {c.variant for c in convs if c.kind == "solve"} == set(VARIANTS)
+
+
+def test_fair_share_wrong_and_mostly_right_verdicts(corpus):
+    convs, _ = corpus
+    for task in ("countdown", "multiplication"):
+        solve = [c for c in convs if c.kind == "solve" and c.task == task]
+        right = sum(c.correct for c in solve) / len(solve)
+        assert 0.25 < right < 0.9, (task, right)
+    refl = [c for c in convs if c.kind == "reflect"]
+    agree = sum(c.verdict == c.correct for c in refl) / len(refl)
+    assert 1 - CFG.verdict_flip - 0.08 < agree < 1 - CFG.verdict_flip + 0.08
+    assert any(c.verdict != c.correct for c in refl)  # some checks are mistaken on purpose
+
+
+def test_corpus_is_deterministic_given_the_seed():
+    a, _ = build_corpus(CFG, seed=3, n=80)
+    b, _ = build_corpus(CFG, seed=3, n=80)
+    c, _ = build_corpus(CFG, seed=4, n=80)
+    assert [x.messages for x in a] == [x.messages for x in b]
+    assert [x.messages for x in a] != [x.messages for x in c]
+
+
+@pytest.mark.parametrize("size", [2, 3, 4])
+def test_countdown_attempt_truth_matches_the_verifier(size):
+    task = get_task("countdown", num_args=size, **CFG.countdown_params)
+    rng = random.Random(size)
+    for q in task.generate(30, seed=1):
+        numbers, target = q.fields["numbers"], q.fields["target"]
+        right = countdown_attempt(numbers, target, rng.choice(VARIANTS), rng, 1.0, CFG.countdown_params["operators"])
+        assert task.verify(q, right.text), right.text
+        wrong = countdown_attempt(numbers, target, rng.choice(VARIANTS), rng, 0.0, CFG.countdown_params["operators"])
+        assert not task.verify(q, wrong.text), wrong.text
+        assert len(right.text) < 260
+
+
+@pytest.mark.parametrize("digits", [2, 3])
+def test_multiplication_attempt_truth_matches_the_verifier(digits):
+    task = get_task("multiplication", digits=digits)
+    rng = random.Random(digits)
+    for q in task.generate(30, seed=1):
+        a, b = int(q.fields["a"]), int(q.fields["b"])
+        assert task.verify(q, mult_attempt(a, b, rng.choice(VARIANTS), rng, 1.0).text)
+        assert not task.verify(q, mult_attempt(a, b, rng.choice(VARIANTS), rng, 0.0).text)
+
+
+def test_tokenizer_covers_prompt_and_glue_words(corpus):
+    from skillfactory.prompting import ANSWER_RULE, VARIANT_INSTRUCTIONS
+    from skillfactory.toy.tokenizer import train_tokenizer
+
+    convs, _ = corpus
+    tok = train_tokenizer(tokenizer_texts(convs), vocab_size=1024)
+    text = " ".join([ANSWER_RULE, REFLECTION_TEMPLATE, *VARIANT_INSTRUCTIONS.values(), *glue_phrases()])
+    words = text.split()
+    n_tokens = len(tok.encode(" " + " ".join(words)).ids)
+    assert n_tokens / len(words) < 1.6  # words are whole tokens, not bytes
+    for tag in ("<answer>", "</answer>", "<sample>", "<verdict>", "</think>"):
+        assert len(tok.encode(tag).ids) == 1
