@@ -12,6 +12,8 @@ Countdown in both presets (also what the quickstart recipe trains and evaluates 
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from skillfactory.errors import SkillFactoryError
@@ -60,6 +62,9 @@ class TrainConfig(_Frozen):
     # torch threads (results are deterministic per thread count). 1 by default: hidden-128 matrices gain little
     # from more, and on a shared machine 2 threads ran several times slower than 1 (OpenMP spin-waits).
     threads: int = Field(1, ge=1)
+    # "all": loss on prompts too. Prompts of reflect conversations copy the question's numbers into the attempt,
+    # so they train the copying a tiny model needs most; "assistant": loss on the answers only.
+    loss_on: Literal["all", "assistant"] = "all"
 
 
 class ToyPreset(_Frozen):
@@ -88,13 +93,17 @@ PRESETS: dict[str, ToyPreset] = {
         corpus=CorpusConfig(n_conversations=400),
         train=TrainConfig(batch_size=16, lr=3e-3, max_len=384),
     ),
+    # tiny: the best configuration measured so far (7.2 min build on the shared 2-core machine). It does NOT yet
+    # meet the acceptance figures: it learns the formats and the prompt styles, but barely copies the numbers
+    # of the question (countdown-3 pass@16 0%); see the README for the measured table and what to try next.
     "tiny": ToyPreset(
         name="tiny",
         vocab_size=1024,
         arch=ArchConfig(hidden_size=128, num_layers=4, num_heads=4, intermediate_size=384,
                         max_position_embeddings=2048),
-        corpus=CorpusConfig(n_conversations=8_000),  # ~1.6M tokens: ~6 min on 1 busy core
-        train=TrainConfig(batch_size=16, lr=2e-3, max_len=512),
+        corpus=CorpusConfig(n_conversations=12_000, task_weights={"countdown": 0.7, "multiplication": 0.3},
+                            multiplication_sizes={2: 0.8, 3: 0.2}),  # ~2.3M tokens
+        train=TrainConfig(batch_size=8, lr=3e-3, warmup=0.03, max_len=512, loss_on="all"),
     ),
 }
 

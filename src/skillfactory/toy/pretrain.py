@@ -48,7 +48,7 @@ def _batches(examples: list[tuple[list[int], int]], batch_size: int, epochs: flo
     return batches
 
 
-def _collate(examples, idx, pad_id):
+def _collate(examples, idx, pad_id, all_tokens: bool = False):
     import torch
 
     width = max(len(examples[i][0]) for i in idx)
@@ -58,7 +58,8 @@ def _collate(examples, idx, pad_id):
     for r, i in enumerate(idx):
         toks, n_prompt = examples[i]
         ids[r, :len(toks)] = torch.tensor(toks)
-        labels[r, n_prompt:len(toks)] = torch.tensor(toks[n_prompt:])
+        first = 1 if all_tokens else n_prompt
+        labels[r, first:len(toks)] = torch.tensor(toks[first:])
         mask[r, :len(toks)] = 1
     return ids, labels, mask
 
@@ -88,7 +89,7 @@ def pretrain(model: Any, examples: list[tuple[list[int], int]], cfg: TrainConfig
     model.train()
     start, tokens, ema = time.time(), 0, None
     for step, idx in enumerate(batches):
-        ids, labels, mask = _collate(kept, idx, pad_id)
+        ids, labels, mask = _collate(kept, idx, pad_id, cfg.loss_on == "all")
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
