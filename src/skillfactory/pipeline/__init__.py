@@ -33,7 +33,42 @@ def run_recipe(
         run, force = select(stages, only, from_)
         print_plan(stages, console, run, force)
         return {}
-    return execute(stages, console, only=only, from_=from_)
+    outputs = execute(stages, console, only=only, from_=from_)
+    for name, path in outputs.items():
+        if name.endswith("report"):
+            print_headline(Path(path), console)
+    return outputs
+
+
+def _section(markdown: str, heading: str) -> str:
+    """The text of one markdown section (from its heading to the next heading of the same or higher level)."""
+    lines = markdown.splitlines()
+    level = heading.split(" ")[0]
+    for i, line in enumerate(lines):
+        if line.strip() == heading:
+            out = [line]
+            for nxt in lines[i + 1:]:
+                if nxt.startswith("#") and len(nxt.split(" ")[0]) <= len(level):
+                    break
+                out.append(nxt)
+            return "\n".join(out).strip()
+    return ""
+
+
+def print_headline(report: Path, console: Console) -> None:
+    """End of a run: where the report is, the claims verdicts and the accuracy table."""
+    from rich.markdown import Markdown
+
+    folder = report.parent if report.suffix == ".html" else report
+    md_path = folder / "report.md"
+    if not md_path.exists():
+        return
+    text = md_path.read_text()
+    for heading in ("## Claims", "### Accuracy by task and difficulty"):
+        section = _section(text, heading)
+        if section:
+            console.print(Markdown(section))
+    console.print(f"[bold]report:[/] {folder / 'report.html'} (and report.md, PNG plots)")
 
 
 __all__ = ["Recipe", "Stage", "build_plan", "load_recipe", "run_recipe"]
