@@ -31,7 +31,7 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for pair in pairs or []:
         if "=" not in pair:
-            raise ConfigError(f"override {pair!r}: expected KEY=VALUE")
+            raise ConfigError(f"{pair!r}: expected NAME=VALUE, e.g. num_args=3")
         key, _, value = pair.partition("=")
         node = out
         parts = key.strip().split(".")

@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from skillfactory.config import deep_merge, parse_overrides, parse_value
+from skillfactory.config import deep_merge, parse_overrides
 
 
 def given(**options: Any) -> dict[str, Any]:
@@ -27,15 +27,8 @@ def backend_flags(flags: dict[str, Any], backend: str | None, batch_size: int | 
 
 
 def task_params(pairs: list[str] | None) -> dict[str, Any]:
-    from skillfactory.config import ConfigError
-
-    out = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--param {pair!r}: expected NAME=VALUE, e.g. --param num_args=3")
-        out[key.strip()] = parse_value(value)
-    return out
+    """Task parameters from repeated ``--param NAME=VALUE`` flags (one parser for every command)."""
+    return parse_overrides(pairs)
 
 
 def register(app: typer.Typer) -> None:

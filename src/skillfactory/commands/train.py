@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from skillfactory.config import deep_merge, parse_overrides, parse_value
+from skillfactory.config import deep_merge, parse_overrides
 
 
 def _given(**options: Any) -> dict[str, Any]:
@@ -19,15 +19,8 @@ def _given(**options: Any) -> dict[str, Any]:
 
 
 def _params(pairs: list[str] | None) -> dict[str, Any]:
-    from skillfactory.config import ConfigError
-
-    out = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--param {pair!r}: expected NAME=VALUE, e.g. --param num_args=3")
-        out[key.strip()] = parse_value(value)
-    return out
+    """Task parameters from repeated ``--param NAME=VALUE`` flags (one parser for every command)."""
+    return parse_overrides(pairs)
 
 
 def _print_summary(summary: dict[str, Any], keys: tuple[str, ...]) -> None:
