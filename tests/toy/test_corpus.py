@@ -89,13 +89,18 @@ def test_corpus_is_deterministic_given_the_seed():
 def test_countdown_attempt_truth_matches_the_verifier(size):
     task = get_task("countdown", num_args=size, **CFG.countdown_params)
     rng = random.Random(size)
+    accidents = 0
     for q in task.generate(30, seed=1):
         numbers, target = q.fields["numbers"], q.fields["target"]
         right = countdown_attempt(numbers, target, rng.choice(VARIANTS), rng, 1.0, CFG.countdown_params["operators"])
         assert task.verify(q, right.text), right.text
         wrong = countdown_attempt(numbers, target, rng.choice(VARIANTS), rng, 0.0, CFG.countdown_params["operators"])
-        assert not task.verify(q, wrong.text), wrong.text
+        assert wrong.error is not None
+        # with single-digit numbers an injected error can land on another right answer by accident (the corpus
+        # labels every attempt with the verifier, so such an attempt is simply a correct one)
+        accidents += task.verify(q, wrong.text)
         assert len(right.text) < 260
+    assert accidents <= 6, f"{accidents}/30 attempts drawn as wrong were right"
 
 
 @pytest.mark.parametrize("digits", [2, 3])

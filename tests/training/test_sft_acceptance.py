@@ -3,8 +3,8 @@ least 80% of sampled answers (temperature 1) have the trace structure - an attem
 with a verdict, and a final <answer> after </think>.
 
 The traces are built from records here (one attempt + one Correct reflection per question) so this test does not
-depend on the sampling/reflection stages. Settings measured on the micro model (hidden 32, 2 layers): LR 1e-2,
-batch 4, 240 steps took loss 4.7 -> 0.27 and 15/16 structured samples (~2.5 min on a loaded 2-core CPU).
+depend on the sampling/reflection stages. Settings measured on the micro model (hidden 64, 2 layers): LR 1e-2,
+batch 4, 400 steps pass (240 steps left 11/16 structured); ~30 s on a 2-core CPU.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ def test_sft_on_traces_teaches_the_trace_structure(tmp_path):
 
     summary = run_sft(SFTRunConfig(model=str(model_dir), traces=str(traces), out=str(tmp_path / "sft"), preset="tiny",
                                    learning_rate=1e-2, lr_scheduler="constant_with_warmup", per_device_batch_size=4,
-                                   epochs=60, save_steps=10**6))
-    assert summary["steps"] == 240
+                                   epochs=100, save_steps=10**6))
+    assert summary["steps"] == 400
     assert summary["last_loss"] < summary["first_loss"] / 4
 
     tok = AutoTokenizer.from_pretrained(summary["final_model"], padding_side="left")
@@ -61,5 +61,5 @@ def test_sft_on_traces_teaches_the_trace_structure(tmp_path):
     # tag tokens are special tokens: decode without skipping them, then cut at the end of the turn
     texts = [t.split(tok.eos_token)[0] for t in tok.batch_decode(out[:, enc["input_ids"].shape[1]:])]
     share = sum(map(structured, texts)) / len(texts)
-    assert share >= 0.8, (share, texts[:3])
+    assert share >= 0.8, (share, [t for t in texts if not structured(t)][:3])
     assert not structured(qs[0].gold) and structured(_trace(task, qs[0])["messages"][1]["content"])
