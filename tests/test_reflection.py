@@ -160,3 +160,18 @@ def test_cli_reflect(tmp_path, sampled):
     assert res.exit_code == 0, res.output
     rows = [json.loads(line) for line in (out / "reflections.jsonl").read_text().splitlines()]
     assert len(rows) == 8 * 2 and {r["index"] for r in rows} == {0, 1}
+
+
+def test_solved_only_skips_questions_without_a_correct_sample(tmp_path):
+    samples = make_samples(tmp_path / "s" / "samples.jsonl", skipped=0)
+    unsolved = samples[0].question.id
+    samples = [s.model_copy(update={"correct": False, "why": "wrong_value"}) if s.question.id == unsolved else s
+               for s in samples]
+    write_jsonl(tmp_path / "s" / "samples.jsonl", samples)
+    backend = CycleBackend()
+    cfg = ReflectConfig(model="m", backend="hf", samples=str(tmp_path / "s" / "samples.jsonl"), per_sample=2,
+                        solved_only=True, out=str(tmp_path / "r"))
+    reflect(cfg, backend=backend, quiet=True)
+    refl = read_jsonl(tmp_path / "r" / "reflections.jsonl", Reflection)
+    assert {r.question_id for r in refl} == {s.question.id for s in samples} - {unsolved}
+    assert len(refl) == 2 * sum(s.question.id != unsolved for s in samples)

@@ -47,6 +47,10 @@ class ReflectConfig(BaseModel):
     top_k: int = Field(0, ge=0)
     max_new_tokens: int = Field(512, ge=1)
     chunk_size: int = Field(512, ge=1)  # completions per chunk; part of the resume contract
+    # Reflect only on samples of questions with at least one correct sample. The others cannot yield a trace
+    # (every format needs a correct attempt, SPEC 2.4), so their reflections would serve the verdict
+    # diagnostics only; on a weak model that is most of the compute.
+    solved_only: bool = False
     out: str
 
     def sampling_params(self) -> SamplingParams:
@@ -55,7 +59,7 @@ class ReflectConfig(BaseModel):
 
 
 _RESUME_FIELDS = ("model", "backend", "samples", "per_sample", "seed", "temperature", "top_p", "top_k",
-                  "max_new_tokens", "chunk_size")
+                  "max_new_tokens", "chunk_size", "solved_only")
 
 
 def resolve_model(cfg: ReflectConfig) -> ReflectConfig:
@@ -83,6 +87,9 @@ def reflect(cfg: ReflectConfig, backend: Backend | None = None, *, quiet: bool =
     check_resume_config(out, cfg, _RESUME_FIELDS)
     write_config(out, cfg)
     samples = list({s.id: s for s in read_jsonl(cfg.samples, Sample)}.values())
+    if cfg.solved_only:
+        solved = {s.question.id for s in samples if s.correct}
+        samples = [s for s in samples if s.question.id in solved]
     tasks: dict[str, Task] = {}
     units = []
     for s in samples:
