@@ -29,7 +29,7 @@ from skillfactory.toy.checks import countdown_check, countdown_honest, mult_chec
 from skillfactory.toy.presets import CorpusConfig
 
 #: Bump when the corpus format changes: it is part of the cache key of built models.
-CORPUS_VERSION = "1"
+CORPUS_VERSION = "2"  # 2: trace tags are plain added tokens, not special ones
 
 _FORBIDDEN_TAGS = re.compile(r"</?(sample|reflect|think)>", re.IGNORECASE)
 _VERDICT = re.compile(r"<verdict>", re.IGNORECASE)

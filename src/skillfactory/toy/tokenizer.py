@@ -5,7 +5,9 @@ Why these choices:
 - chat turns use ChatML special tokens (``<|im_start|>``, ``<|im_end|>``) like Qwen2.5, so the pipeline treats
   the toy model and a real instruct model the same way;
 - the trace tags (``<answer>``, ``<sample>``, ``<reflect>``, ``<verdict>``, ``<think>`` and their closers) are
-  single added tokens, so counting and forcing them is exact;
+  single added tokens, so counting and forcing them is exact; they are *not* special tokens, because trainers
+  decode completions with ``skip_special_tokens=True`` (TRL's GRPO does): a special ``<answer>`` would vanish
+  from every completion and the verifier reward would be 0 whatever the model wrote;
 - the chat template wraps every assistant turn, end-of-turn token included, in ``{% generation %}`` markers,
   which TRL's assistant-only loss needs (without the end token inside, a model never learns to stop).
 The model uses a Llama architecture: transformers 5 forces Qwen2's own tokenizer class on ``model_type:
@@ -17,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 BOS, EOS, PAD = "<|endoftext|>", "<|im_end|>", "<|pad|>"
 IM_START = "<|im_start|>"
@@ -50,11 +52,12 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 1024) -> Tokenizer:
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS + TAG_TOKENS,
+        special_tokens=SPECIAL_TOKENS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)
+    tok.add_tokens([AddedToken(tag, single_word=False, normalized=False, special=False) for tag in TAG_TOKENS])
     return tok
 
 
