@@ -63,19 +63,10 @@ def reflect_settings(recipe: Recipe, seed: int) -> dict[str, Any]:
 def run_reflect(stage: Stage, inputs: dict[str, Path]) -> Path:
     from skillfactory.reflection import ReflectConfig, reflect
 
-    samples = next(p for n, p in inputs.items() if n.endswith("sample"))
-    model = stage.settings.get("model") or _base_model_of(samples)
-    settings = {k: v for k, v in stage.settings.items() if k != "model"}
-    cfg = ReflectConfig(**settings, model=str(model), samples=str(samples), out=str(stage.out))
-    reflect(cfg)
+    # no model in the recipe's reflect section: ReflectConfig takes the sampling run's (self-distillation)
+    (samples,) = inputs.values()
+    reflect(ReflectConfig(**stage.settings, samples=str(samples), out=str(stage.out)))
     return stage.out / "reflections.jsonl"
-
-
-def _base_model_of(samples: Path) -> str:
-    """The model that wrote the samples (the reflection model by default: self-distillation)."""
-    import yaml
-
-    return yaml.safe_load((samples.parent / "config.yaml").read_text())["model"]
 
 
 # ---- traces / sft / grpo ----------------------------------------------------------------------------------------

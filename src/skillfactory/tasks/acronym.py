@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 
 from skillfactory.records import Question
 from skillfactory.tasks.base import CheckResult, Task, TaskParams
-from skillfactory.tasks.words import common_words_by_initial, common_words_of_length, is_word, normalize_word_answer
+from skillfactory.tasks.words import check_word, common_words_by_initial, common_words_of_length
 
 _CLUE_LEN = (3, 9)  # length range of the listed words
 
@@ -82,18 +82,14 @@ class Acronym(Task):
         )
 
     def check_answer(self, question: Question, answer: str) -> CheckResult:
-        word = normalize_word_answer(answer)
-        if word is None:
-            return CheckResult.wrong("unparseable", "the answer must be a single word of letters a-z")
-        need = int(question.fields["min_length"])
-        if len(word) < need:
-            return CheckResult.wrong("too_short", f"{word!r} has {len(word)} letters, fewer than {need}")
         initials = "".join(str(w)[:1].lower() for w in question.fields["words"])
-        if not is_subsequence(word, initials):
+
+        def spelled_by_initials(word: str) -> CheckResult | None:
+            if is_subsequence(word, initials):
+                return None
             return CheckResult.wrong("not_from_initials", f"{word!r} is not spelled by initials in order ({initials})")
-        if not is_word(word):
-            return CheckResult.wrong("not_a_word", f"{word!r} is not in the word list")
-        return CheckResult.ok()
+
+        return check_word(answer, int(question.fields["min_length"]), spelled_by_initials)
 
 
 __all__ = ["Acronym", "AcronymFields", "AcronymParams", "is_subsequence"]

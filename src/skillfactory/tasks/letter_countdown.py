@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 
 from skillfactory.records import Question
 from skillfactory.tasks.base import CheckResult, Task, TaskParams
-from skillfactory.tasks.words import common_words, common_words_of_length, is_word, normalize_word_answer
+from skillfactory.tasks.words import check_word, common_words, common_words_of_length
 
 
 class LetterCountdownParams(TaskParams):
@@ -70,18 +70,15 @@ class LetterCountdown(Task):
         )
 
     def check_answer(self, question: Question, answer: str) -> CheckResult:
-        word = normalize_word_answer(answer)
-        if word is None:
-            return CheckResult.wrong("unparseable", "the answer must be a single word of letters a-z")
-        need = int(question.fields["min_length"])
-        if len(word) < need:
-            return CheckResult.wrong("too_short", f"{word!r} has {len(word)} letters, fewer than {need}")
-        over = Counter(word) - Counter(str(c).lower() for c in question.fields["letters"])
-        if over:
+        given = Counter(str(c).lower() for c in question.fields["letters"])
+
+        def uses_given_letters(word: str) -> CheckResult | None:
+            over = Counter(word) - given
+            if not over:
+                return None
             return CheckResult.wrong("wrong_letters", f"letters not available: {''.join(sorted(over.elements()))}")
-        if not is_word(word):
-            return CheckResult.wrong("not_a_word", f"{word!r} is not in the word list")
-        return CheckResult.ok()
+
+        return check_word(answer, int(question.fields["min_length"]), uses_given_letters)
 
 
 __all__ = ["LetterCountdown", "LetterCountdownFields", "LetterCountdownParams"]

@@ -24,7 +24,10 @@ dictionary headword, and say so in their statements; guessing inflections would 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
+
+from skillfactory.tasks.base import CheckResult
 
 _ALPHA = re.compile(r"[a-z]+")
 
@@ -76,5 +79,21 @@ def normalize_word_answer(answer: str, max_len: int = 40) -> str | None:
     return text
 
 
-__all__ = ["common_words", "common_words_by_initial", "common_words_of_length", "is_word",
+def check_word(answer: str, min_length: int, fits: Callable[[str], CheckResult | None]) -> CheckResult:
+    """The verifier the word tasks share: one word of letters, at least ``min_length`` long, allowed by the task's
+    own rule ``fits`` (None when it fits, else the reason it does not), and in the word list."""
+    word = normalize_word_answer(answer)
+    if word is None:
+        return CheckResult.wrong("unparseable", "the answer must be a single word of letters a-z")
+    if len(word) < min_length:
+        return CheckResult.wrong("too_short", f"{word!r} has {len(word)} letters, fewer than {min_length}")
+    refused = fits(word)
+    if refused is not None:
+        return refused
+    if not is_word(word):
+        return CheckResult.wrong("not_a_word", f"{word!r} is not in the word list")
+    return CheckResult.ok()
+
+
+__all__ = ["check_word", "common_words", "common_words_by_initial", "common_words_of_length", "is_word",
            "normalize_word_answer", "valid_words"]
