@@ -1,6 +1,6 @@
 """Trace builder speed and memory at the published scale: 10k questions x 64 attempts x 4 reflections.
 
-    nice -n 10 python benchmarks/trace_speed.py                       # full size (writes ~1.5 GB to --workdir)
+    nice -n 10 python benchmarks/trace_speed.py                       # full size (writes ~2.6 GB to --workdir)
     python benchmarks/trace_speed.py --questions 500 --attempts 16    # a quick look
 
 Step 1 writes synthetic ``samples.jsonl`` + ``reflections.jsonl`` (real countdown questions; correct attempts

@@ -151,6 +151,10 @@ def test_final_answer_that_fails_the_verifier_is_skipped_and_counted(tmp_path):
     ("samples", "", "no records"),
     ("samples", '{"question": 3}\n', "field 'question'"),
     ("reflections", "not json at all\n", "reflections.jsonl:1"),
+    ("reflections", '{"sample_id": "x", "index": 0, "text": "t", "verdict": true, "truth": "yes", "kept": true}\n',
+     ":1: field 'truth': expected `bool`"),
+    ("reflections", '{"sample_id": "x", "index": 0, "verdict": true, "truth": true, "kept": true}\n',
+     ":1: field 'text': missing"),
     ("reflections", None, "file not found"),
 ])
 def test_bad_record_files_name_file_and_field(tmp_path, which, content, needle):

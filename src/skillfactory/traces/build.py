@@ -113,11 +113,13 @@ def build_traces(cfg: TraceConfig, *, force: bool = False, progress: bool = True
     finally:
         corpus.close()
     t_build = time.perf_counter() - t0 - t_load
+    attempts, reflections = corpus.attempts, corpus.reflections
+    del corpus  # the pools (~0.5 GB at the published scale) are done: free them before the dataset is built
     write_dataset(out / "traces.jsonl", out / "dataset", writer.sha.hexdigest(), writer.max_line)
 
     summary = tally.as_dict()
-    summary["attempts"] = dict(sorted(corpus.attempts.items()))
-    summary["reflections"] = dict(sorted(corpus.reflections.items()))
+    summary["attempts"] = dict(sorted(attempts.items()))
+    summary["reflections"] = dict(sorted(reflections.items()))
     summary["token_lengths"] = token_lengths(out / "traces.jsonl", cfg.tokenizer) if cfg.tokenizer else None
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     seconds = round(time.perf_counter() - t0, 3)
