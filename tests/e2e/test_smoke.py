@@ -1,9 +1,15 @@
-"""The whole pipeline end to end on the micro toy model (recipes/smoke.yaml): every stage and arm, then a
-re-run that must come entirely from the cache."""
+"""The whole pipeline end to end on the micro toy model (recipes/smoke.yaml): every stage and arm, a re-run that
+must come entirely from the cache, and a run killed (SIGKILL) twice at different stages whose re-run must end
+with exactly the results of the uninterrupted run."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,18 +19,42 @@ from skillfactory.pipeline import build_plan, load_recipe, run_recipe
 from skillfactory.pipeline.runner import DONE, stage_status
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "smoke.yaml"
+LABELS = ("base", "rl_only", "skillfactory", "sft_only")
+# files whose bytes must not depend on whether the run was interrupted (paths and timings live elsewhere)
+SAME_BYTES = ("sample/samples.jsonl", "reflect/reflections.jsonl", "traces-skillfactory/traces.jsonl")
+TRAIN_LOGS = ("grpo-rl_only", "sft-skillfactory", "grpo-skillfactory")
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """One uninterrupted smoke run: (run root, cache dir)."""
+    base = tmp_path_factory.mktemp("smoke")
+    cache = base / "cache"
+    old = os.environ.get("SKILLFACTORY_CACHE")
+    os.environ["SKILLFACTORY_CACHE"] = str(cache)
+    try:
+        console = Console(file=open(base / "log.txt", "w"), width=120)
+        outputs = run_recipe(RECIPE, overrides={"out": str(base / "run")}, console=console)
+    finally:
+        if old is None:
+            os.environ.pop("SKILLFACTORY_CACHE", None)
+        else:
+            os.environ["SKILLFACTORY_CACHE"] = old
+    return base / "run", cache, outputs
+
+
+def _scores(root: Path, label: str) -> dict:
+    results = json.loads((root / f"eval-{label}" / "results.json").read_text())
+    return {"entries": results["entries"], "budget_forcing": results["budget_forcing"]}
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
-def test_smoke_recipe_end_to_end_then_cached(tmp_path, monkeypatch):
-    monkeypatch.setenv("SKILLFACTORY_CACHE", str(tmp_path / "cache"))
-    overrides = {"out": str(tmp_path / "run")}
-    console = Console(file=open(tmp_path / "log.txt", "w"), width=120)
-    outputs = run_recipe(RECIPE, overrides=overrides, console=console)
-
-    root = tmp_path / "run" / "s0"
-    for label in ("base", "rl_only", "skillfactory", "sft_only"):
+def test_smoke_recipe_end_to_end_then_cached(smoke_run, monkeypatch):
+    run_dir, cache, outputs = smoke_run
+    monkeypatch.setenv("SKILLFACTORY_CACHE", str(cache))
+    root = run_dir / "s0"
+    for label in LABELS:
         results = json.loads((root / f"eval-{label}" / "results.json").read_text())
         assert results["label"] == label
     for arm in ("grpo-rl_only", "grpo-skillfactory", "sft-skillfactory"):
@@ -35,8 +65,66 @@ def test_smoke_recipe_end_to_end_then_cached(tmp_path, monkeypatch):
     assert (root / "report" / "report.md").exists()
 
     # a re-run with nothing changed: every stage cached, nothing rewritten
+    overrides = {"out": str(run_dir)}
     mtimes = {p: p.stat().st_mtime_ns for p in root.rglob(DONE)}
     stages = build_plan(load_recipe(RECIPE, overrides))
     assert {stage_status(s) for s in stages} == {"cached"}
-    run_recipe(RECIPE, overrides=overrides, console=console)
+    run_recipe(RECIPE, overrides=overrides, console=Console(file=open(os.devnull, "w")))
     assert {p: p.stat().st_mtime_ns for p in root.rglob(DONE)} == mtimes
+
+
+def _run_until(out: Path, env: dict, log: Path, kill_when=None, timeout: float = 900) -> bool:
+    """Run the smoke recipe in a child process; SIGKILL its process group once ``kill_when()`` is true.
+    Returns True if it ran to the end (exit 0), False if it was killed."""
+    cmd = [sys.executable, "-m", "skillfactory", "run", str(RECIPE), "--set", f"out={out}"]
+    with log.open("a") as fh:
+        proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        t0 = time.time()
+        while proc.poll() is None:
+            if kill_when is not None and kill_when():
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return False
+            if time.time() - t0 > timeout:
+                os.killpg(proc.pid, signal.SIGKILL)
+                raise AssertionError(f"smoke run did not finish in {timeout} s; log: {log}")
+            time.sleep(0.05)
+    assert proc.returncode == 0, log.read_text()[-3000:]
+    return True
+
+
+def _train_log(folder: Path) -> list[dict]:
+    rows = [json.loads(line) for line in (folder / "train_log.jsonl").open()]
+    return [{k: v for k, v in r.items() if "time" not in k and "per_second" not in k} for r in rows]
+
+
+def _lines(path: Path) -> int:
+    return sum(1 for _ in path.open()) if path.exists() else 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_smoke_killed_twice_then_rerun_gives_the_uninterrupted_results(smoke_run, tmp_path):
+    run_dir, cache, _ = smoke_run
+    env = {**os.environ, "SKILLFACTORY_CACHE": str(cache)}
+    out, log = tmp_path / "run", tmp_path / "log.txt"
+    root = out / "s0"
+    # kill 1: in the middle of sampling (some samples written, the stage not finished)
+    killed = not _run_until(out, env, log, kill_when=lambda: _lines(root / "sample" / "samples.jsonl") >= 40)
+    # kill 2: once the skillfactory arm's SFT has started
+    killed += not _run_until(out, env, log, kill_when=lambda: (root / "sft-skillfactory" / ".stage-pending.json").exists()
+                             and not (root / "sft-skillfactory" / DONE).exists())
+    assert killed >= 1, "the run finished before it could be killed"
+    assert _run_until(out, env, log)
+
+    ref = run_dir / "s0"
+    for label in LABELS:
+        assert _scores(root, label) == _scores(ref, label), label
+    for rel in SAME_BYTES:
+        assert (root / rel).read_bytes() == (ref / rel).read_bytes(), rel
+    for arm in TRAIN_LOGS:  # the same steps with the same losses and rewards, each logged once
+        assert _train_log(root / arm) == _train_log(ref / arm), arm
+    # nothing duplicated: one line per sample id in the resumed samples file
+    ids = [json.loads(line)["question"]["id"] + str(json.loads(line)["variant"]) + str(json.loads(line)["index"])
+           for line in (root / "sample" / "samples.jsonl").open()]
+    assert len(ids) == len(set(ids))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -31,8 +32,10 @@ def test_no_conversation_chains_attempts(corpus):
             assert tag not in text
         if c.kind == "solve":
             assert text.count("<answer>") == 1 and "<verdict>" not in text
-        else:
+        elif c.kind == "reflect":
             assert parse_verdict(text) is not None and "<answer>" not in text
+        else:
+            assert c.kind == "drill" and "<answer>" not in text and "<verdict>" not in text
 
 
 def test_violations_catch_a_second_attempt_and_glue(corpus):
@@ -60,7 +63,7 @@ def test_prompts_are_the_pipeline_prompts(corpus):
     for c in convs:
         if c.kind == "reflect":
             assert c.messages[0]["content"].startswith(head)
-        else:
+        elif c.kind == "solve":
             assert c.messages[0]["content"].rstrip().endswith("<answer> </answer> tags.")
     assert {c.variant for c in convs if c.kind == "solve"} == set(VARIANTS)
 
@@ -125,3 +128,45 @@ def test_tokenizer_covers_prompt_and_glue_words(corpus):
     assert n_tokens / len(words) < 1.6  # words are whole tokens, not bytes
     for tag in ("<answer>", "</answer>", "<sample>", "<verdict>", "</think>"):
         assert len(tok.encode(tag).ids) == 1
+
+
+def test_drill_lines_are_right_arithmetic_in_the_attempts_step_form(corpus):
+    convs, stats = corpus
+    drills = [c for c in convs if c.kind == "drill"]
+    assert drills and CFG.drill_share > 0
+    line = re.compile(r"^(\d+) ([+x-]) (\d+) = (\d+)$")
+    for c in drills:
+        lines = c.messages[-1]["content"].split("\n")
+        assert len(lines) == CFG.drill_lines
+        for text in lines:
+            a, op, b, c_ = line.match(text).groups()
+            a, b, c_ = int(a), int(b), int(c_)
+            assert c_ == {"+": a + b, "-": a - b, "x": a * b}[op] and c_ > 0
+
+
+def test_in_order_attempts_copy_the_question_order_when_a_chain_fits():
+    rng = random.Random(3)
+    task = get_task("countdown", num_args=3, **CFG.countdown_params)
+    same = {0.0: 0, 1.0: 0}
+    for q in task.generate(150, seed=1):
+        numbers, target = [int(n) for n in q.fields["numbers"]], int(q.fields["target"])
+        for share in same:
+            att = countdown_attempt(numbers, target, "original", rng, 0.5, "+-", in_order=share)
+            same[share] += att.order == tuple(numbers)
+    assert same[1.0] > 0.8 * 150 and same[1.0] > same[0.0] + 40
+
+
+def test_warmup_drills_come_first_and_are_batched_first():
+    from skillfactory.toy.corpus import warmup_conversations
+    from skillfactory.toy.pretrain import _batches
+
+    cfg = CFG.model_copy(update={"warmup_drills": 10, "n_conversations": 30})
+    warm = warmup_conversations(cfg, seed=0)
+    assert len(warm) == 10 and all(c.kind == "drill" for c in warm)
+    convs, stats = build_corpus(cfg, seed=0)
+    assert [c.messages for c in convs[:10]] == [c.messages for c in warm] and stats.counts["warmup_drills"] == 10
+    examples = [([1] * (5 + i % 7), 2) for i in range(len(convs))]
+    batches = _batches(examples, batch_size=4, epochs=1.0, seed=0, n_warmup=10)
+    head = [i for b in batches[:3] for i in b]
+    assert sorted(head) == list(range(10))  # the warm-up, once, before anything else
+    assert sorted(i for b in batches[3:] for i in b) == list(range(10, len(convs)))

@@ -130,12 +130,22 @@ def render_countdown(att: CountdownAttempt, numbers: list[int], target: int, rng
 
 
 def countdown_attempt(numbers: list[int], target: int, variant: str, rng: random.Random, p_correct: float,
-                      operators: str = "+-") -> CountdownAttempt:
-    """One attempt: a solution with probability ``p_correct`` (when a chain solution exists), else a wrong one."""
+                      operators: str = "+-", in_order: float = 0.0) -> CountdownAttempt:
+    """One attempt: a solution with probability ``p_correct`` (when a chain solution exists), else a wrong one.
+
+    With probability ``in_order`` the attempt keeps the question's order of numbers whenever a chain in that
+    order fits (a solution for a right attempt, any chain for a wrong one). Copying a list in order is the one
+    kind of copying a tiny model learns quickly; picking numbers out of order is what it got wrong most.
+    """
     chains = all_chains(numbers, operators)
     solutions = [c for c in chains if c[2] == target]
-    misses = [c for c in chains if c[2] != target]
     error = None if (solutions and rng.random() < p_correct) else rng.choice(COUNTDOWN_ERRORS)
+    if in_order and rng.random() < in_order:
+        same = [c for c in chains if c[0] == tuple(numbers)]
+        same_solutions = [c for c in same if c[2] == target]
+        if same_solutions if error is None else same:
+            chains, solutions = same, same_solutions
+    misses = [c for c in chains if c[2] != target]
     if error is None:
         order, ops, _ = rng.choice(solutions)
         att = CountdownAttempt(variant, order, ops, chain_values(order, ops), ops)

@@ -120,7 +120,8 @@ def build_model_dir(cfg: ToyPreset, seed: int, out: Path, quiet: bool = False) -
             if not console.is_terminal and done % max(1, total // 10) == 0:  # logs get a line per 10%
                 console.print(f"pretraining {done}/{total} loss {loss:.3f} ({time.time() - t0:.0f} s)")
 
-        train = pretrain(model, examples, cfg.train, seed, fast.pad_token_id, progress=progress, log=log)
+        train = pretrain(model, examples, cfg.train, seed, fast.pad_token_id, progress=progress, log=log,
+                         n_warmup=cfg.corpus.warmup_drills)
     model.generation_config.pad_token_id = fast.pad_token_id
     model.generation_config.eos_token_id = fast.eos_token_id
     model.generation_config.bos_token_id = fast.bos_token_id
@@ -128,7 +129,7 @@ def build_model_dir(cfg: ToyPreset, seed: int, out: Path, quiet: bool = False) -
         model.save_pretrained(str(out))
     write_jsonl(out / "corpus_sample.jsonl",
                 [{"kind": c.kind, "task": c.task, "size": c.size, "variant": c.variant, "correct": c.correct,
-                  "verdict": c.verdict, "error": c.error, "messages": c.messages} for c in convs[:200]])
+                  "verdict": c.verdict, "error": c.error, "messages": c.messages} for c in convs[cfg.corpus.warmup_drills:][:200]])
     write_jsonl(out / "pretrain_log.jsonl", log)
     kinds = Counter(f"{c.kind}/{c.task}" for c in convs)
     info = {

@@ -24,12 +24,12 @@ from skillfactory.errors import SkillFactoryError
 from skillfactory.prompting import VARIANTS, reflection_prompt
 from skillfactory.tasks import get_task
 from skillfactory.tasks.base import Task
-from skillfactory.toy.attempts import countdown_attempt, mult_attempt
+from skillfactory.toy.attempts import countdown_attempt, digit_parts, mult_attempt
 from skillfactory.toy.checks import countdown_check, countdown_honest, mult_check
 from skillfactory.toy.presets import CorpusConfig
 
 #: Bump when the corpus format changes: it is part of the cache key of built models.
-CORPUS_VERSION = "2"  # 2: trace tags are plain added tokens, not special ones
+CORPUS_VERSION = "3"  # 2: trace tags are plain added tokens; 3: in-order attempts, drill conversations
 
 _FORBIDDEN_TAGS = re.compile(r"</?(sample|reflect|think)>", re.IGNORECASE)
 _VERDICT = re.compile(r"<verdict>", re.IGNORECASE)
@@ -42,7 +42,7 @@ class CorpusError(SkillFactoryError, RuntimeError):
 
 @dataclass(frozen=True)
 class Conversation:
-    kind: str  # "solve" | "reflect"
+    kind: str  # "solve" | "reflect" | "drill"
     task: str
     size: int  # countdown: numbers; multiplication: digits
     variant: str  # prompt variant of the attempt
@@ -81,6 +81,8 @@ def violations(conv: Conversation, phrases: list[str] | None = None) -> list[str
         found.append(f"solve with {n_answers} answers and {n_verdicts} verdicts")
     if conv.kind == "reflect" and (n_verdicts != 1 or n_answers):
         found.append(f"reflect with {n_verdicts} verdicts and {n_answers} answers")
+    if conv.kind == "drill" and (n_verdicts or n_answers):
+        found.append(f"drill with {n_verdicts} verdicts and {n_answers} answers")
     low = text.lower()
     for p in phrases or []:
         if p.strip() and p.strip().lower() in low:
@@ -120,10 +122,43 @@ def mult_fields(question) -> tuple[int, int]:
     return int(f["a"]), int(f["b"])
 
 
+DRILL_PROMPT = "Work out each line."
+
+
+def drill_lines(cfg: CorpusConfig, name: str, rng: random.Random) -> list[str]:
+    """Arithmetic lines in exactly the form the attempts and checks write their steps."""
+    lines = []
+    if name == "countdown":
+        lo, hi = int(cfg.countdown_params.get("min_number", 1)), int(cfg.countdown_params.get("max_number", 9))
+        top = hi * (max(cfg.countdown_sizes) - 1)  # largest running value of a chain before its last step
+        ops = [o for o in cfg.countdown_params.get("operators", "+-") if o in "+-"] or ["+"]
+        while len(lines) < cfg.drill_lines:
+            a, b, op = rng.randint(lo, top), rng.randint(lo, hi), rng.choice(ops)
+            if op == "-" and a <= b:
+                continue
+            lines.append(f"{a} {op} {b} = {a + b if op == '+' else a - b}")
+        return lines
+    while len(lines) < cfg.drill_lines:  # the partial products and running sums of a multiplication attempt
+        digits = int(_weighted(rng, cfg.multiplication_sizes))
+        a, b = (rng.randint(10 ** (digits - 1), 10 ** digits - 1) for _ in range(2))
+        partials = [a * part for part in digit_parts(b)]
+        lines += [f"{a} x {part} = {a * part}" for part in digit_parts(b)]
+        acc = partials[0]
+        for v in partials[1:]:
+            lines.append(f"{acc} + {v} = {acc + v}")
+            acc += v
+    return lines[:cfg.drill_lines]
+
+
 def make_conversation(cfg: CorpusConfig, tasks: _Tasks, seed: int, i: int, stats: CorpusStats) -> Conversation | None:
     """Conversation ``i`` of the corpus (None when dropped)."""
     rng = random.Random(f"toy-corpus/{seed}/{i}")
     name = _weighted(rng, cfg.task_weights)
+    if cfg.drill_share and rng.random() < cfg.drill_share:
+        stats.add(f"drill/{name}")
+        messages = [{"role": "user", "content": DRILL_PROMPT},
+                    {"role": "assistant", "content": "\n".join(drill_lines(cfg, name, rng))}]
+        return Conversation("drill", name, 0, "", messages, True)
     size = int(_weighted(rng, cfg.countdown_sizes if name == "countdown" else cfg.multiplication_sizes))
     task = tasks.get(name, size)
     question = task.generate_one(i, seed=seed, split="train")
@@ -132,7 +167,7 @@ def make_conversation(cfg: CorpusConfig, tasks: _Tasks, seed: int, i: int, stats
     if name == "countdown":
         numbers, target = countdown_fields(question)
         att = countdown_attempt(numbers, target, variant, rng, cfg.countdown_p_correct,
-                                cfg.countdown_params.get("operators", "+-"))
+                                cfg.countdown_params.get("operators", "+-"), cfg.countdown_in_order)
     else:
         x, y = mult_fields(question)
         att = mult_attempt(x, y, variant, rng, cfg.multiplication_p_correct)
@@ -160,11 +195,26 @@ def make_conversation(cfg: CorpusConfig, tasks: _Tasks, seed: int, i: int, stats
     return Conversation(kind, name, size, variant, messages, truth, verdict, att.error)
 
 
+def warmup_conversations(cfg: CorpusConfig, seed: int) -> list[Conversation]:
+    """The curriculum's first part: ``cfg.warmup_drills`` drill conversations (trained on first, in this order)."""
+    out = []
+    for i in range(cfg.warmup_drills):
+        rng = random.Random(f"toy-warmup/{seed}/{i}")
+        name = _weighted(rng, cfg.task_weights)
+        messages = [{"role": "user", "content": DRILL_PROMPT},
+                    {"role": "assistant", "content": "\n".join(drill_lines(cfg, name, rng))}]
+        out.append(Conversation("drill", name, 0, "", messages, True))
+    return out
+
+
 def build_corpus(cfg: CorpusConfig, seed: int = 0, n: int | None = None) -> tuple[list[Conversation], CorpusStats]:
-    """The corpus for a seed (``n`` overrides the configured size). Raises CorpusError if any rule is broken."""
+    """The corpus for a seed (``n`` overrides the configured size): the warm-up drills first (see
+    ``warmup_conversations``), then the mixed conversations. Raises CorpusError if any rule is broken."""
     tasks, stats = _Tasks(cfg), CorpusStats()
     phrases = glue_phrases()
-    out = []
+    out = warmup_conversations(cfg, seed) if n is None else []
+    if out:
+        stats.counts["warmup_drills"] = len(out)
     for i in range(cfg.n_conversations if n is None else n):
         conv = make_conversation(cfg, tasks, seed, i, stats)
         if conv is None:

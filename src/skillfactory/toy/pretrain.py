@@ -29,23 +29,28 @@ def encode_conversations(tokenizer: Any, conversations: list[list[dict[str, str]
     return [(p + a, len(p)) for p, a in zip(p_ids, a_ids)]
 
 
-def _batches(examples: list[tuple[list[int], int]], batch_size: int, epochs: float, seed: int) -> list[list[int]]:
-    """Index batches: shuffled, then sorted by length inside windows of 64 batches (little padding, still mixed)."""
+def _batches(examples: list[tuple[list[int], int]], batch_size: int, epochs: float, seed: int,
+             n_warmup: int = 0) -> list[list[int]]:
+    """Index batches: shuffled, then sorted by length inside windows of 64 batches (little padding, still mixed).
+    The first ``n_warmup`` examples (the curriculum's warm-up) are batched on their own and come first, once."""
     rng = random.Random(f"toy-batches/{seed}")
-    n_total = int(len(examples) * epochs)
+    n_total = int((len(examples) - n_warmup) * epochs)
     order: list[int] = []
     while len(order) < n_total:
-        idx = list(range(len(examples)))
+        idx = list(range(n_warmup, len(examples)))
         rng.shuffle(idx)
         order += idx
     order = order[:n_total]
     window = batch_size * 64
+    warm = list(range(n_warmup))
+    rng.shuffle(warm)
+    head = [warm[k:k + batch_size] for k in range(0, len(warm), batch_size)]
     batches = []
     for start in range(0, len(order), window):
         chunk = sorted(order[start:start + window], key=lambda i: len(examples[i][0]))
         batches += [chunk[k:k + batch_size] for k in range(0, len(chunk), batch_size)]
     rng.shuffle(batches)
-    return batches
+    return head + batches
 
 
 def _collate(examples, idx, pad_id, all_tokens: bool = False):
@@ -65,14 +70,16 @@ def _collate(examples, idx, pad_id, all_tokens: bool = False):
 
 
 def pretrain(model: Any, examples: list[tuple[list[int], int]], cfg: TrainConfig, seed: int, pad_id: int,
-             progress: Any = None, log: list | None = None) -> dict[str, Any]:
-    """Train ``model`` in place on encoded ``examples``; returns figures (steps, tokens, loss, seconds)."""
+             progress: Any = None, log: list | None = None, n_warmup: int = 0) -> dict[str, Any]:
+    """Train ``model`` in place on encoded ``examples`` (the first ``n_warmup`` of them first, as a warm-up
+    phase); returns figures (steps, tokens, loss, seconds)."""
     import torch
 
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(seed)
+    n_warmup = sum(1 for e in examples[:n_warmup] if len(e[0]) <= cfg.max_len)
     kept = [e for e in examples if len(e[0]) <= cfg.max_len]
-    batches = _batches(kept, cfg.batch_size, cfg.epochs, seed)
+    batches = _batches(kept, cfg.batch_size, cfg.epochs, seed, n_warmup)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
