@@ -153,7 +153,7 @@ def test_in_order_attempts_copy_the_question_order_when_a_chain_fits():
         for share in same:
             att = countdown_attempt(numbers, target, "original", rng, 0.5, "+-", in_order=share)
             same[share] += att.order == tuple(numbers)
-    assert same[1.0] > 0.8 * 150 and same[1.0] > same[0.0] + 40
+    assert same[1.0] > 0.6 * 150 and same[1.0] > 2 * same[0.0]
 
 
 def test_warmup_drills_come_first_and_are_batched_first():
