@@ -125,6 +125,6 @@ def test_smoke_killed_twice_then_rerun_gives_the_uninterrupted_results(smoke_run
     for arm in TRAIN_LOGS:  # the same steps with the same losses and rewards, each logged once
         assert _train_log(root / arm) == _train_log(ref / arm), arm
     # nothing duplicated: one line per sample id in the resumed samples file
-    ids = [json.loads(line)["question"]["id"] + str(json.loads(line)["variant"]) + str(json.loads(line)["index"])
-           for line in (root / "sample" / "samples.jsonl").open()]
+    rows = [json.loads(line) for line in (root / "sample" / "samples.jsonl").open()]
+    ids = [(r["question"]["id"], r["variant"], r["index"]) for r in rows]
     assert len(ids) == len(set(ids))

@@ -127,9 +127,10 @@ def build_model_dir(cfg: ToyPreset, seed: int, out: Path, quiet: bool = False) -
     model.generation_config.bos_token_id = fast.bos_token_id
     with torch.no_grad():
         model.save_pretrained(str(out))
+    shown = convs[cfg.corpus.warmup_drills:][:200]  # the mixed corpus, not the warm-up drills that lead it
     write_jsonl(out / "corpus_sample.jsonl",
                 [{"kind": c.kind, "task": c.task, "size": c.size, "variant": c.variant, "correct": c.correct,
-                  "verdict": c.verdict, "error": c.error, "messages": c.messages} for c in convs[cfg.corpus.warmup_drills:][:200]])
+                  "verdict": c.verdict, "error": c.error, "messages": c.messages} for c in shown])
     write_jsonl(out / "pretrain_log.jsonl", log)
     kinds = Counter(f"{c.kind}/{c.task}" for c in convs)
     info = {

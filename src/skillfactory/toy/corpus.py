@@ -141,13 +141,21 @@ def drill_lines(cfg: CorpusConfig, name: str, rng: random.Random) -> list[str]:
     while len(lines) < cfg.drill_lines:  # the partial products and running sums of a multiplication attempt
         digits = int(_weighted(rng, cfg.multiplication_sizes))
         a, b = (rng.randint(10 ** (digits - 1), 10 ** digits - 1) for _ in range(2))
-        partials = [a * part for part in digit_parts(b)]
-        lines += [f"{a} x {part} = {a * part}" for part in digit_parts(b)]
+        parts = digit_parts(b)
+        partials = [a * part for part in parts]
+        lines += [f"{a} x {part} = {v}" for part, v in zip(parts, partials)]
         acc = partials[0]
         for v in partials[1:]:
             lines.append(f"{acc} + {v} = {acc + v}")
             acc += v
     return lines[:cfg.drill_lines]
+
+
+def drill_conversation(cfg: CorpusConfig, name: str, rng: random.Random) -> Conversation:
+    """A drill: the fixed drill prompt, then ``cfg.drill_lines`` lines of ``name``'s step arithmetic."""
+    messages = [{"role": "user", "content": DRILL_PROMPT},
+                {"role": "assistant", "content": "\n".join(drill_lines(cfg, name, rng))}]
+    return Conversation("drill", name, 0, "", messages, True)
 
 
 def make_conversation(cfg: CorpusConfig, tasks: _Tasks, seed: int, i: int, stats: CorpusStats) -> Conversation | None:
@@ -156,9 +164,7 @@ def make_conversation(cfg: CorpusConfig, tasks: _Tasks, seed: int, i: int, stats
     name = _weighted(rng, cfg.task_weights)
     if cfg.drill_share and rng.random() < cfg.drill_share:
         stats.add(f"drill/{name}")
-        messages = [{"role": "user", "content": DRILL_PROMPT},
-                    {"role": "assistant", "content": "\n".join(drill_lines(cfg, name, rng))}]
-        return Conversation("drill", name, 0, "", messages, True)
+        return drill_conversation(cfg, name, rng)
     size = int(_weighted(rng, cfg.countdown_sizes if name == "countdown" else cfg.multiplication_sizes))
     task = tasks.get(name, size)
     question = task.generate_one(i, seed=seed, split="train")
@@ -200,10 +206,7 @@ def warmup_conversations(cfg: CorpusConfig, seed: int) -> list[Conversation]:
     out = []
     for i in range(cfg.warmup_drills):
         rng = random.Random(f"toy-warmup/{seed}/{i}")
-        name = _weighted(rng, cfg.task_weights)
-        messages = [{"role": "user", "content": DRILL_PROMPT},
-                    {"role": "assistant", "content": "\n".join(drill_lines(cfg, name, rng))}]
-        out.append(Conversation("drill", name, 0, "", messages, True))
+        out.append(drill_conversation(cfg, _weighted(rng, cfg.task_weights), rng))
     return out
 
 
