@@ -170,3 +170,40 @@ def test_warmup_drills_come_first_and_are_batched_first():
     head = [i for b in batches[:3] for i in b]
     assert sorted(head) == list(range(10))  # the warm-up, once, before anything else
     assert sorted(i for b in batches[3:] for i in b) == list(range(10, len(convs)))
+
+
+def test_prompt_phrases_are_the_fixed_prompt_sentences_and_tokenize_whole(corpus):
+    from skillfactory.prompting import ANSWER_RULE, VARIANT_INSTRUCTIONS
+    from skillfactory.toy.corpus import prompt_phrases
+    from skillfactory.toy.tokenizer import train_tokenizer
+
+    convs, _ = corpus
+    phrases = prompt_phrases(convs)
+    assert ANSWER_RULE in phrases and all(v in phrases for v in VARIANT_INSTRUCTIONS.values() if v)
+    assert not any("Using the numbers" in p for p in phrases)  # the question's own sentence varies
+    answers = "\n".join(c.messages[-1]["content"] for c in convs)
+    assert not any(p in answers for p in phrases)  # read, never written
+    assert prompt_phrases(convs) == phrases  # deterministic
+    plain = train_tokenizer(tokenizer_texts(convs), vocab_size=1024)
+    whole = train_tokenizer(tokenizer_texts(convs), vocab_size=1024, phrases=phrases)
+    for c in convs[:50]:
+        text = c.messages[0]["content"]
+        assert whole.decode(whole.encode(text).ids) == text
+        if c.kind != "drill":  # a solve prompt is mostly fixed sentences; a reflect prompt also holds the attempt
+            bound = 0.5 if c.kind == "solve" else 0.8
+            assert len(whole.encode(text).ids) < bound * len(plain.encode(text).ids), (c.kind, text)
+    assert len(whole.encode(ANSWER_RULE).ids) == 1
+
+
+def test_merges_across_spaces_shorten_the_text_and_decode_losslessly(corpus):
+    from skillfactory.toy.tokenizer import train_tokenizer
+
+    convs, _ = corpus
+    texts = tokenizer_texts(convs)
+    words = train_tokenizer(texts, vocab_size=1024)
+    spans = train_tokenizer(texts, vocab_size=1024, across_spaces=True)
+    sample = [m["content"] for c in convs[:100] for m in c.messages]
+    assert all(spans.decode(spans.encode(t).ids) == t for t in sample)
+    assert sum(len(spans.encode(t).ids) for t in sample) < 0.8 * sum(len(words.encode(t).ids) for t in sample)
+    digits = spans.encode("Step 1: 17 + 6 = 23").tokens
+    assert [t for t in digits if any(ch.isdigit() for ch in t)] == ["1", "1", "7", "6", "2", "3"]  # one digit each

@@ -130,16 +130,24 @@ def render_countdown(att: CountdownAttempt, numbers: list[int], target: int, rng
 
 
 def countdown_attempt(numbers: list[int], target: int, variant: str, rng: random.Random, p_correct: float,
-                      operators: str = "+-", in_order: float = 0.0) -> CountdownAttempt:
+                      operators: str = "+-", in_order: float = 0.0,
+                      errors: dict[str, float] | None = None) -> CountdownAttempt:
     """One attempt: a solution with probability ``p_correct`` (when a chain solution exists), else a wrong one.
 
     With probability ``in_order`` the attempt keeps the question's order of numbers whenever a chain in that
     order fits (a solution for a right attempt, any chain for a wrong one). Copying a list in order is the one
     kind of copying a tiny model learns quickly; picking numbers out of order is what it got wrong most.
+    ``errors`` weighs the kinds of a wrong attempt (default: all of ``COUNTDOWN_ERRORS`` alike).
     """
     chains = all_chains(numbers, operators)
     solutions = [c for c in chains if c[2] == target]
-    error = None if (solutions and rng.random() < p_correct) else rng.choice(COUNTDOWN_ERRORS)
+    if solutions and rng.random() < p_correct:
+        error = None
+    elif errors:
+        kinds = sorted(errors)
+        error = rng.choices(kinds, weights=[errors[k] for k in kinds])[0]
+    else:
+        error = rng.choice(COUNTDOWN_ERRORS)
     if in_order and rng.random() < in_order:
         same = [c for c in chains if c[0] == tuple(numbers)]
         same_solutions = [c for c in same if c[2] == target]

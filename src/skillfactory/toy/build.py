@@ -20,7 +20,7 @@ from pathlib import Path
 
 from skillfactory.artifacts import cache_key, write_manifest
 from skillfactory.records import atomic_write_text, write_jsonl
-from skillfactory.toy.corpus import CORPUS_VERSION, build_corpus, tokenizer_texts
+from skillfactory.toy.corpus import CORPUS_VERSION, build_corpus, prompt_phrases, tokenizer_texts
 from skillfactory.toy.presets import ToyPreset, get_preset
 
 BUILD_INFO = "toy_build.json"  # written last: its presence marks a complete build
@@ -102,7 +102,9 @@ def build_model_dir(cfg: ToyPreset, seed: int, out: Path, quiet: bool = False) -
     t0 = time.time()
     convs, stats = build_corpus(cfg.corpus, seed)
     t_corpus = time.time() - t0
-    tok = train_tokenizer(tokenizer_texts(convs), vocab_size=cfg.vocab_size)
+    phrases = prompt_phrases(convs) if cfg.phrase_tokens else []
+    tok = train_tokenizer(tokenizer_texts(convs), vocab_size=cfg.vocab_size, phrases=phrases,
+                          across_spaces=cfg.merge_across_spaces)
     fast = save_tokenizer(tok, out, model_max_length=cfg.arch.max_position_embeddings)
     examples = encode_conversations(fast, [c.messages for c in convs])
     t_tok = time.time() - t0 - t_corpus
@@ -121,13 +123,13 @@ def build_model_dir(cfg: ToyPreset, seed: int, out: Path, quiet: bool = False) -
                 console.print(f"pretraining {done}/{total} loss {loss:.3f} ({time.time() - t0:.0f} s)")
 
         train = pretrain(model, examples, cfg.train, seed, fast.pad_token_id, progress=progress, log=log,
-                         n_warmup=cfg.corpus.warmup_drills)
+                         n_warmup=cfg.corpus.warmup_drills + cfg.corpus.warmup_copies)
     model.generation_config.pad_token_id = fast.pad_token_id
     model.generation_config.eos_token_id = fast.eos_token_id
     model.generation_config.bos_token_id = fast.bos_token_id
     with torch.no_grad():
         model.save_pretrained(str(out))
-    shown = convs[cfg.corpus.warmup_drills:][:200]  # the mixed corpus, not the warm-up drills that lead it
+    shown = convs[cfg.corpus.warmup_drills + cfg.corpus.warmup_copies:][:200]  # the mixed corpus, not the warm-up drills that lead it
     write_jsonl(out / "corpus_sample.jsonl",
                 [{"kind": c.kind, "task": c.task, "size": c.size, "variant": c.variant, "correct": c.correct,
                   "verdict": c.verdict, "error": c.error, "messages": c.messages} for c in shown])

@@ -24,7 +24,7 @@ from skillfactory.errors import SkillFactoryError
 from skillfactory.prompting import VARIANTS, reflection_prompt
 from skillfactory.tasks import get_task
 from skillfactory.tasks.base import Task
-from skillfactory.toy.attempts import countdown_attempt, digit_parts, mult_attempt
+from skillfactory.toy.attempts import _names, countdown_attempt, digit_parts, mult_attempt
 from skillfactory.toy.checks import countdown_check, countdown_honest, mult_check
 from skillfactory.toy.presets import CorpusConfig
 
@@ -158,6 +158,27 @@ def drill_conversation(cfg: CorpusConfig, name: str, rng: random.Random) -> Conv
     return Conversation("drill", name, 0, "", messages, True)
 
 
+def copy_conversation(cfg: CorpusConfig, name: str, rng: random.Random) -> Conversation:
+    """A copy drill: a question's numbers (the task's first sentence) restated the way attempts and checks
+    restate them, e.g. "Using the numbers [6, 5, 3], create an equation that equals 14." -> "It uses 6, 5 and 3.
+    The target is 14." or "78 x 96" -> "78 x 96 = 78 x 90 + 78 x 6". No attempt, no answer, no verdict."""
+    if name == "countdown":
+        lo, hi = int(cfg.countdown_params.get("min_number", 1)), int(cfg.countdown_params.get("max_number", 9))
+        size = int(_weighted(rng, cfg.countdown_sizes))
+        nums = [rng.randint(lo, hi) for _ in range(size)]
+        target = rng.randint(int(cfg.countdown_params.get("min_target", 1)), int(cfg.countdown_params.get("max_target", 30)))
+        user = f"Using the numbers [{', '.join(map(str, nums))}], create an equation that equals {target}."
+        text = f"It uses {_names(nums)}.\nThe target is {target}."
+    else:
+        digits = int(_weighted(rng, cfg.multiplication_sizes))
+        a, b = (rng.randint(10 ** (digits - 1), 10 ** digits - 1) for _ in range(2))
+        user = f"{a} x {b}"
+        parts = digit_parts(b)
+        text = f"I need the product of {a} and {b}.\n{a} x {b} = " + " + ".join(f"{a} x {p}" for p in parts)
+    messages = [{"role": "user", "content": user}, {"role": "assistant", "content": text}]
+    return Conversation("drill", name, 0, "", messages, True)
+
+
 def make_conversation(cfg: CorpusConfig, tasks: _Tasks, seed: int, i: int, stats: CorpusStats) -> Conversation | None:
     """Conversation ``i`` of the corpus (None when dropped)."""
     rng = random.Random(f"toy-corpus/{seed}/{i}")
@@ -165,6 +186,9 @@ def make_conversation(cfg: CorpusConfig, tasks: _Tasks, seed: int, i: int, stats
     if cfg.drill_share and rng.random() < cfg.drill_share:
         stats.add(f"drill/{name}")
         return drill_conversation(cfg, name, rng)
+    if cfg.copy_share and rng.random() < cfg.copy_share:
+        stats.add(f"copy/{name}")
+        return copy_conversation(cfg, name, rng)
     size = int(_weighted(rng, cfg.countdown_sizes if name == "countdown" else cfg.multiplication_sizes))
     task = tasks.get(name, size)
     question = task.generate_one(i, seed=seed, split="train")
@@ -172,8 +196,12 @@ def make_conversation(cfg: CorpusConfig, tasks: _Tasks, seed: int, i: int, stats
     variant = rng.choice(VARIANTS)
     if name == "countdown":
         numbers, target = countdown_fields(question)
-        att = countdown_attempt(numbers, target, variant, rng, cfg.countdown_p_correct,
-                                cfg.countdown_params.get("operators", "+-"), cfg.countdown_in_order)
+        p_right, errors = cfg.countdown_p_correct, cfg.countdown_errors
+        if kind == "reflect":
+            p_right = p_right if cfg.reflect_p_correct is None else cfg.reflect_p_correct
+            errors = errors if cfg.reflect_countdown_errors is None else cfg.reflect_countdown_errors
+        att = countdown_attempt(numbers, target, variant, rng, p_right,
+                                cfg.countdown_params.get("operators", "+-"), cfg.countdown_in_order, errors)
     else:
         x, y = mult_fields(question)
         att = mult_attempt(x, y, variant, rng, cfg.multiplication_p_correct)
@@ -202,11 +230,15 @@ def make_conversation(cfg: CorpusConfig, tasks: _Tasks, seed: int, i: int, stats
 
 
 def warmup_conversations(cfg: CorpusConfig, seed: int) -> list[Conversation]:
-    """The curriculum's first part: ``cfg.warmup_drills`` drill conversations (trained on first, in this order)."""
+    """The curriculum's first part: ``cfg.warmup_drills`` drill and ``cfg.warmup_copies`` copy conversations
+    (trained on first; the pretraining loop shuffles them among themselves)."""
     out = []
     for i in range(cfg.warmup_drills):
         rng = random.Random(f"toy-warmup/{seed}/{i}")
         out.append(drill_conversation(cfg, _weighted(rng, cfg.task_weights), rng))
+    for i in range(cfg.warmup_copies):
+        rng = random.Random(f"toy-warmup-copy/{seed}/{i}")
+        out.append(copy_conversation(cfg, _weighted(rng, cfg.task_weights), rng))
     return out
 
 
@@ -227,6 +259,29 @@ def build_corpus(cfg: CorpusConfig, seed: int = 0, n: int | None = None) -> tupl
             raise CorpusError(f"toy corpus conversation {i} breaks a rule ({bad[0]}): {conv.messages[-1]['content']!r}")
         out.append(conv)
     return out, stats
+
+
+_SENTENCE_END = re.compile(r"(?<=[.?!:])\s+")
+
+
+def prompt_phrases(convs: list[Conversation], min_share: float = 0.02, min_chars: int = 12) -> list[str]:
+    """The fixed sentences of the corpus's prompts, for ``train_tokenizer(phrases=...)``: every sentence (split
+    at sentence ends and new lines) of a user turn that recurs verbatim in at least ``min_share`` of the
+    conversations (so a question's own numbers never make one) and never occurs in an assistant turn (a phrase
+    token the model would also have to write would tokenize one way when read and another when generated).
+    Sorted, so the tokenizer built from them is deterministic."""
+    from collections import Counter
+
+    counts: Counter[str] = Counter()
+    for c in convs:
+        if c.kind == "drill":
+            continue
+        for line in c.messages[0]["content"].split("\n"):
+            counts.update(set(s for s in _SENTENCE_END.split(line.strip()) if len(s) >= min_chars))
+    n = sum(c.kind != "drill" for c in convs)
+    frequent = [s for s, k in counts.items() if k >= max(2, min_share * n)]
+    answers = "\n".join(c.messages[-1]["content"] for c in convs)
+    return sorted(s for s in frequent if s not in answers)
 
 
 def tokenizer_texts(convs: list[Conversation]) -> list[str]:

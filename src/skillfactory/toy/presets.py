@@ -37,6 +37,14 @@ class CorpusConfig(_Frozen):
     countdown_params: dict = {"min_number": 1, "max_number": 20, "operators": "+-"}  # task params besides num_args
     countdown_sizes: dict[int, float] = {2: 0.2, 3: 0.6, 4: 0.2}  # num_args -> weight
     countdown_p_correct: float = Field(0.5, ge=0, le=1)  # noisy solver: share of right attempts when solvable
+    # the same share for the attempts shown in reflect conversations (None: countdown_p_correct). A base model's
+    # checks see its own attempts, mostly wrong ones; checks trained on half-right attempts lean to "Correct".
+    reflect_p_correct: float | None = Field(None, ge=0, le=1)
+    # kinds of wrong countdown attempts (attempts.COUNTDOWN_ERRORS -> weight; None: all alike), in solve and in
+    # reflect conversations. A solve answer that misreads a number or slips teaches the model to copy and add
+    # unreliably; a check must still see such attempts to learn to catch them.
+    countdown_errors: dict[str, float] | None = None
+    reflect_countdown_errors: dict[str, float] | None = None
     multiplication_sizes: dict[int, float] = {2: 0.7, 3: 0.3}  # digits -> weight
     multiplication_p_correct: float = Field(0.7, ge=0, le=1)
     verdict_flip: float = Field(0.12, ge=0, le=0.5)  # share of reflections with a mistaken verdict
@@ -50,6 +58,24 @@ class CorpusConfig(_Frozen):
     # Measured: a tiny model learns "a + b = c" only after ~3000 updates of drills alone; mixed into the
     # corpus at the same budget it never does.
     warmup_drills: int = Field(0, ge=0)
+    # "copy" conversations: a question's numbers restated in the attempts' own words ("It uses 6, 5 and 3.",
+    # "78 x 96 = 78 x 90 + 78 x 6"). A tiny model that must find the question's numbers inside long prompts
+    # learns it far slower than from these short, dense lines. ``copy_share`` of the mixed corpus; ``warmup_copies``
+    # more lead the warm-up together with the warm-up drills.
+    copy_share: float = Field(0.0, ge=0, le=1)
+    warmup_copies: int = Field(0, ge=0)
+
+    @field_validator("countdown_errors", "reflect_countdown_errors")
+    @classmethod
+    def _known_errors(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        from skillfactory.toy.attempts import COUNTDOWN_ERRORS
+
+        if v is not None:
+            unknown = set(v) - set(COUNTDOWN_ERRORS)
+            if unknown or not any(w > 0 for w in v.values()) or any(w < 0 for w in v.values()):
+                raise ValueError(f"countdown error weights: use non-negative weights over {', '.join(COUNTDOWN_ERRORS)} "
+                                 f"(at least one > 0), got {v}")
+        return v
 
     @field_validator("task_weights")
     @classmethod
@@ -79,7 +105,11 @@ class TrainConfig(_Frozen):
 
 class ToyPreset(_Frozen):
     name: str
-    vocab_size: int = 1024
+    vocab_size: int = 1024  # BPE merges; tag and phrase tokens come on top
+    # each fixed prompt sentence one token (corpus.prompt_phrases): prompts 2-3x shorter for the same text
+    phrase_tokens: bool = False
+    # BPE merges may span spaces (tokenizer.train_tokenizer(across_spaces=...)): a third fewer tokens
+    merge_across_spaces: bool = False
     arch: ArchConfig
     corpus: CorpusConfig
     train: TrainConfig
