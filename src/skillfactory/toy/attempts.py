@@ -253,9 +253,14 @@ def _running(partials: list[int]) -> list[int]:
     return list(itertools.accumulate(partials))[1:]
 
 
-def mult_attempt(x: int, y: int, variant: str, rng: random.Random, p_correct: float) -> MultAttempt:
-    """One attempt at ``x * y``: right with probability ``p_correct``, else one plausible slip."""
-    a, b = (x, y) if rng.random() < 0.5 else (y, x)
+def mult_attempt(x: int, y: int, variant: str, rng: random.Random, p_correct: float,
+                 in_order: float = 0.0) -> MultAttempt:
+    """One attempt at ``x * y``: right with probability ``p_correct``, else one plausible slip.
+
+    With probability ``in_order`` the attempt keeps the question's order (``x x y``, splitting ``y``), else it
+    picks the order at random: a tiny model copies a fixed order far more reliably.
+    """
+    a, b = (x, y) if (in_order and rng.random() < in_order) or rng.random() < 0.5 else (y, x)
     parts = digit_parts(b) or [0]
     error = None if rng.random() < p_correct else rng.choice(MULT_ERRORS)
     if error == "misread":

@@ -46,19 +46,30 @@ def countdown_honest(att: CountdownAttempt, numbers: list[int], target: int) -> 
     return Counter(att.order) == Counter(numbers) and bool(steps) and steps[-1][3] == target
 
 
-def countdown_check(att: CountdownAttempt, numbers: list[int], target: int, flip: bool, rng: random.Random) -> tuple[str, bool]:
-    """(reflection text, verdict). With ``flip`` the check makes a slip and reaches the opposite verdict."""
+def countdown_check(att: CountdownAttempt, numbers: list[int], target: int, flip: bool, rng: random.Random,
+                    compare_last: bool = False) -> tuple[str, bool]:
+    """(reflection text, verdict). With ``flip`` the check makes a slip and reaches the opposite verdict.
+
+    ``compare_last``: every comparison is written after both of its sides ("It uses 6, 5 and 3; the numbers
+    are 6, 5 and 3: the same." / "This gives 14; the target is 14: the same."), so the word that decides comes
+    when both numbers are next to it. The older form decides first ("14 equals the target 14."), which a tiny
+    model must do by looking back at the question: measured, it got the comparison wrong about half the time.
+    """
     honest = countdown_honest(att, numbers, target)
     verdict = honest != flip
     lines = [f"The answer is {att.answer}."]
     used, given = Counter(att.order), Counter(numbers)
+    both = f"It uses {_names(att.order)}; the numbers are {_names(numbers)}:"
     if used != given and not (flip and not honest):
         extra = sorted((used - given).elements())
         missing = sorted((given - used).elements())
-        lines.append(f"It uses {_names(att.order)}, but the numbers are {_names(numbers)}.")
-        lines.append(f"{extra[0]} is not given." if extra else f"It leaves out {missing[0]}.")
+        if compare_last:
+            lines.append(f"{both} {extra[0]} is not given." if extra else f"{both} it leaves out {missing[0]}.")
+        else:
+            lines.append(f"It uses {_names(att.order)}, but the numbers are {_names(numbers)}.")
+            lines.append(f"{extra[0]} is not given." if extra else f"It leaves out {missing[0]}.")
         return "\n".join(lines + [VERDICT[False]]), False
-    lines.append(f"It uses {_names(numbers)}, as given.")
+    lines.append(f"{both} the same." if compare_last else f"It uses {_names(numbers)}, as given.")
     steps = _eval_steps(att.order, att.answer_ops)
     for k, (a, op, b, v) in enumerate(steps):
         last = k == len(steps) - 1
@@ -71,14 +82,17 @@ def countdown_check(att: CountdownAttempt, numbers: list[int], target: int, flip
     final = Fraction(target) if (flip and not honest) else steps[-1][3]
     if flip and honest:
         final = Fraction(lines[-1].rsplit("= ", 1)[1])
-    if final == target:
+    if compare_last:
+        lines.append(f"This gives {_fmt(final)}; the target is {target}: {'the same' if final == target else 'not the same'}.")
+    elif final == target:
         lines.append(f"{_fmt(final)} equals the target {target}.")
     else:
         lines.append(f"{_fmt(final)} is not the target {target}.")
     return "\n".join(lines + [VERDICT[verdict]]), verdict
 
 
-def mult_check(att: MultAttempt | None, answer: str | None, x: int, y: int, flip: bool, rng: random.Random) -> tuple[str, bool]:
+def mult_check(att: MultAttempt | None, answer: str | None, x: int, y: int, flip: bool, rng: random.Random,
+               compare_last: bool = False) -> tuple[str, bool]:
     """(reflection text, verdict) for a multiplication attempt whose extracted answer is ``answer``.
 
     The check splits the factor the attempt did not split, so its partial products differ from the attempt's.
@@ -101,14 +115,16 @@ def mult_check(att: MultAttempt | None, answer: str | None, x: int, y: int, flip
     elif flip and not honest:
         partials[-1] += given - sum(partials)  # the check "agrees" with the wrong answer by a slip
         if partials[-1] <= 0:  # no plausible slip reaches that answer: the check stays honest
-            return mult_check(att, answer, x, y, False, rng)
+            return mult_check(att, answer, x, y, False, rng, compare_last)
     lines = [f"The answer is {given}.", f"Check by splitting {split_b}:"]
     lines += [f"{other} x {p} = {v}" for p, v in zip(parts, partials)]
     acc = partials[0]
     for v in partials[1:]:
         lines.append(f"{acc} + {v} = {acc + v}")
         acc += v
-    if acc == given:
+    if compare_last:
+        lines.append(f"This gives {acc}; the answer is {given}: {'the same' if acc == given else 'not the same'}.")
+    elif acc == given:
         lines.append(f"This gives {acc}, the same as the answer.")
     else:
         lines.append(f"This gives {acc}, not {given}.")

@@ -29,7 +29,9 @@ from skillfactory.toy.checks import countdown_check, countdown_honest, mult_chec
 from skillfactory.toy.presets import CorpusConfig
 
 #: Bump when the corpus format changes: it is part of the cache key of built models.
-CORPUS_VERSION = "3"  # 2: trace tags are plain added tokens; 3: in-order attempts, drill conversations
+# 2: trace tags are plain added tokens; 3: in-order attempts, drill conversations; 4: copy drills, error mixes,
+# reflect-attempt share, phrase tokens and merges across spaces in the tokenizer
+CORPUS_VERSION = "4"
 
 _FORBIDDEN_TAGS = re.compile(r"</?(sample|reflect|think)>", re.IGNORECASE)
 _VERDICT = re.compile(r"<verdict>", re.IGNORECASE)
@@ -42,7 +44,7 @@ class CorpusError(SkillFactoryError, RuntimeError):
 
 @dataclass(frozen=True)
 class Conversation:
-    kind: str  # "solve" | "reflect" | "drill"
+    kind: str  # "solve" | "reflect" | "drill" | "copy"
     task: str
     size: int  # countdown: numbers; multiplication: digits
     variant: str  # prompt variant of the attempt
@@ -81,8 +83,8 @@ def violations(conv: Conversation, phrases: list[str] | None = None) -> list[str
         found.append(f"solve with {n_answers} answers and {n_verdicts} verdicts")
     if conv.kind == "reflect" and (n_verdicts != 1 or n_answers):
         found.append(f"reflect with {n_verdicts} verdicts and {n_answers} answers")
-    if conv.kind == "drill" and (n_verdicts or n_answers):
-        found.append(f"drill with {n_verdicts} verdicts and {n_answers} answers")
+    if conv.kind in ("drill", "copy") and (n_verdicts or n_answers):
+        found.append(f"{conv.kind} with {n_verdicts} verdicts and {n_answers} answers")
     low = text.lower()
     for p in phrases or []:
         if p.strip() and p.strip().lower() in low:
@@ -176,7 +178,7 @@ def copy_conversation(cfg: CorpusConfig, name: str, rng: random.Random) -> Conve
         parts = digit_parts(b)
         text = f"I need the product of {a} and {b}.\n{a} x {b} = " + " + ".join(f"{a} x {p}" for p in parts)
     messages = [{"role": "user", "content": user}, {"role": "assistant", "content": text}]
-    return Conversation("drill", name, 0, "", messages, True)
+    return Conversation("copy", name, 0, "", messages, True)
 
 
 def make_conversation(cfg: CorpusConfig, tasks: _Tasks, seed: int, i: int, stats: CorpusStats) -> Conversation | None:
@@ -204,7 +206,10 @@ def make_conversation(cfg: CorpusConfig, tasks: _Tasks, seed: int, i: int, stats
                                 cfg.countdown_params.get("operators", "+-"), cfg.countdown_in_order, errors)
     else:
         x, y = mult_fields(question)
-        att = mult_attempt(x, y, variant, rng, cfg.multiplication_p_correct)
+        p_right = cfg.multiplication_p_correct
+        if kind == "reflect" and cfg.reflect_p_correct is not None:
+            p_right = cfg.reflect_p_correct
+        att = mult_attempt(x, y, variant, rng, p_right, cfg.multiplication_in_order)
     truth = task.check(question, att.text).correct
     stats.add(f"{name}{size}/{'right' if truth else 'wrong'}")
     if kind == "solve":
@@ -216,13 +221,13 @@ def make_conversation(cfg: CorpusConfig, tasks: _Tasks, seed: int, i: int, stats
         if countdown_honest(att, numbers, target) != truth:
             stats.disagreements += 1
             return None
-        check, verdict = countdown_check(att, numbers, target, flip, rng)
+        check, verdict = countdown_check(att, numbers, target, flip, rng, cfg.compare_last)
     else:
         answer = task.extract_answer(att.text)
         if (answer is not None and answer.isdigit() and int(answer) == x * y) != truth:
             stats.disagreements += 1
             return None
-        check, verdict = mult_check(att, answer, x, y, flip, rng)
+        check, verdict = mult_check(att, answer, x, y, flip, rng, cfg.compare_last)
     stats.add(f"reflect/{'agree' if verdict == truth else 'flipped'}")
     messages = [{"role": "user", "content": reflection_prompt(task.statement(question), att.text)},
                 {"role": "assistant", "content": check}]
@@ -274,11 +279,11 @@ def prompt_phrases(convs: list[Conversation], min_share: float = 0.02, min_chars
 
     counts: Counter[str] = Counter()
     for c in convs:
-        if c.kind == "drill":
+        if c.kind not in ("solve", "reflect"):
             continue
         for line in c.messages[0]["content"].split("\n"):
             counts.update(set(s for s in _SENTENCE_END.split(line.strip()) if len(s) >= min_chars))
-    n = sum(c.kind != "drill" for c in convs)
+    n = sum(c.kind in ("solve", "reflect") for c in convs)
     frequent = [s for s, k in counts.items() if k >= max(2, min_share * n)]
     answers = "\n".join(c.messages[-1]["content"] for c in convs)
     return sorted(s for s in frequent if s not in answers)

@@ -37,8 +37,9 @@ class CorpusConfig(_Frozen):
     countdown_params: dict = {"min_number": 1, "max_number": 20, "operators": "+-"}  # task params besides num_args
     countdown_sizes: dict[int, float] = {2: 0.2, 3: 0.6, 4: 0.2}  # num_args -> weight
     countdown_p_correct: float = Field(0.5, ge=0, le=1)  # noisy solver: share of right attempts when solvable
-    # the same share for the attempts shown in reflect conversations (None: countdown_p_correct). A base model's
-    # checks see its own attempts, mostly wrong ones; checks trained on half-right attempts lean to "Correct".
+    # the share of right attempts shown in reflect conversations, both tasks (None: each task's p_correct). A base
+    # model's checks see its own attempts, mostly wrong ones; checks trained on mostly right attempts lean to
+    # "Correct" (measured: 15% agreement on its own wrong attempts with 0.8).
     reflect_p_correct: float | None = Field(None, ge=0, le=1)
     # kinds of wrong countdown attempts (attempts.COUNTDOWN_ERRORS -> weight; None: all alike), in solve and in
     # reflect conversations. A solve answer that misreads a number or slips teaches the model to copy and add
@@ -47,7 +48,11 @@ class CorpusConfig(_Frozen):
     reflect_countdown_errors: dict[str, float] | None = None
     multiplication_sizes: dict[int, float] = {2: 0.7, 3: 0.3}  # digits -> weight
     multiplication_p_correct: float = Field(0.7, ge=0, le=1)
+    # share of multiplication attempts that keep the question's factor order (the rest: either order at random)
+    multiplication_in_order: float = Field(0.0, ge=0, le=1)
     verdict_flip: float = Field(0.12, ge=0, le=0.5)  # share of reflections with a mistaken verdict
+    # checks write each comparison after both of its sides (checks.countdown_check(compare_last=...))
+    compare_last: bool = False
     # share of countdown attempts that keep the question's order of numbers when a chain in that order fits
     countdown_in_order: float = Field(0.0, ge=0, le=1)
     # share of "drill" conversations: lines of the step arithmetic the attempts use ("12 + 7 = 19",
@@ -140,21 +145,34 @@ PRESETS: dict[str, ToyPreset] = {
                             countdown_params=MICRO_COUNTDOWN, countdown_sizes={2: 0.7, 3: 0.3}, countdown_p_correct=0.7),
         train=TrainConfig(batch_size=16, lr=6e-3, max_len=384),
     ),
-    # The quickstart's base model. Chosen by measurement (README, "The tiny model"): at 0.97M parameters and
-    # ~2M tokens it learns the formats, styles and checks, but copies numbers from the question and does the
-    # step arithmetic unreliably, so countdown uses single digits (one token each), attempts mostly keep the
-    # question's order, 15% of the corpus are arithmetic drills, and small batches give more updates (6000).
+    # The quickstart's base model. Chosen by measurement (README, "The tiny model"); what mattered most, in order:
+    # tokens per conversation (one token per fixed prompt sentence, BPE merges across spaces: a conversation
+    # is ~90 tokens instead of ~170, and the numbers a step copies sit a few tokens away), a learning rate low
+    # enough to learn copying (3e-3 at batch 16 copied 28% of number lists right after 600 updates, 5e-4 100%)
+    # and the number of tokens seen (1.4M -> countdown-3 pass@1 8.6%; this preset sees ~4M). Solve answers
+    # are mostly right or honestly wrong (a chain that misses the target): misread numbers and slipped sums
+    # taught the model to copy and add unreliably; reflect conversations show mostly wrong attempts of every
+    # kind, as the model's own are.
     "tiny": ToyPreset(
         name="tiny",
         vocab_size=1024,
+        phrase_tokens=True,
+        merge_across_spaces=True,
         arch=ArchConfig(hidden_size=128, num_layers=4, num_heads=4, intermediate_size=384,
                         max_position_embeddings=2048),
-        corpus=CorpusConfig(n_conversations=12_000, solve_share=0.65,
+        corpus=CorpusConfig(n_conversations=45_000, solve_share=0.65,
                             task_weights={"countdown": 0.85, "multiplication": 0.15},
                             countdown_params=TINY_COUNTDOWN, multiplication_sizes={2: 0.8, 3: 0.2},
-                            countdown_in_order=0.8, drill_share=0.15),  # ~2.0M tokens
+                            multiplication_in_order=1.0,
+                            countdown_in_order=0.8, drill_share=0.2, copy_share=0.1,
+                            countdown_p_correct=0.8,
+                            countdown_errors={"miss": 0.7, "slip": 0.1, "wrong_op": 0.1, "misread": 0.05, "drop": 0.05},
+                            reflect_p_correct=0.35,
+                            reflect_countdown_errors={"miss": 0.4, "slip": 0.15, "wrong_op": 0.15, "misread": 0.15,
+                                                      "drop": 0.15},
+                            verdict_flip=0.08, compare_last=True),  # ~3.9M tokens
         # 2 threads: 1.55x the tokens/s of 1 on an idle 2-core machine (same losses); the quickstart runs alone
-        train=TrainConfig(batch_size=2, lr=3e-3, warmup=0.03, max_len=512, loss_on="all", threads=2),
+        train=TrainConfig(batch_size=4, lr=2e-3, warmup=0.03, max_len=512, loss_on="all", threads=2),
     ),
 }
 
