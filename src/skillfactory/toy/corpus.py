@@ -207,8 +207,9 @@ def make_conversation(cfg: CorpusConfig, tasks: _Tasks, seed: int, i: int, stats
     else:
         x, y = mult_fields(question)
         p_right = cfg.multiplication_p_correct
-        if kind == "reflect" and cfg.reflect_p_correct is not None:
-            p_right = cfg.reflect_p_correct
+        if kind == "reflect":
+            for share in (cfg.reflect_p_correct, cfg.multiplication_reflect_p_correct):
+                p_right = p_right if share is None else share
         att = mult_attempt(x, y, variant, rng, p_right, cfg.multiplication_in_order)
     truth = task.check(question, att.text).correct
     stats.add(f"{name}{size}/{'right' if truth else 'wrong'}")

@@ -41,6 +41,8 @@ class CorpusConfig(_Frozen):
     # model's checks see its own attempts, mostly wrong ones; checks trained on mostly right attempts lean to
     # "Correct" (measured: 15% agreement on its own wrong attempts with 0.8).
     reflect_p_correct: float | None = Field(None, ge=0, le=1)
+    # the same for multiplication alone (None: reflect_p_correct); a tiny model's own products are almost never right
+    multiplication_reflect_p_correct: float | None = Field(None, ge=0, le=1)
     # kinds of wrong countdown attempts (attempts.COUNTDOWN_ERRORS -> weight; None: all alike), in solve and in
     # reflect conversations. A solve answer that misreads a number or slips teaches the model to copy and add
     # unreliably; a check must still see such attempts to learn to catch them.
@@ -160,17 +162,17 @@ PRESETS: dict[str, ToyPreset] = {
         merge_across_spaces=True,
         arch=ArchConfig(hidden_size=128, num_layers=4, num_heads=4, intermediate_size=384,
                         max_position_embeddings=2048),
-        corpus=CorpusConfig(n_conversations=45_000, solve_share=0.65,
+        corpus=CorpusConfig(n_conversations=45_000, solve_share=0.55,
                             task_weights={"countdown": 0.85, "multiplication": 0.15},
                             countdown_params=TINY_COUNTDOWN, multiplication_sizes={2: 0.8, 3: 0.2},
                             multiplication_in_order=1.0,
                             countdown_in_order=0.8, drill_share=0.2, copy_share=0.1,
                             countdown_p_correct=0.8,
                             countdown_errors={"miss": 0.7, "slip": 0.1, "wrong_op": 0.1, "misread": 0.05, "drop": 0.05},
-                            reflect_p_correct=0.35,
+                            reflect_p_correct=0.35, multiplication_reflect_p_correct=0.15,
                             reflect_countdown_errors={"miss": 0.4, "slip": 0.15, "wrong_op": 0.15, "misread": 0.15,
                                                       "drop": 0.15},
-                            verdict_flip=0.08, compare_last=True),  # ~3.9M tokens
+                            verdict_flip=0.05, compare_last=True),  # ~4.3M tokens
         # 2 threads: 1.55x the tokens/s of 1 on an idle 2-core machine (same losses); the quickstart runs alone
         train=TrainConfig(batch_size=4, lr=2e-3, warmup=0.03, max_len=512, loss_on="all", threads=2),
     ),
