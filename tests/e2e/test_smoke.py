@@ -98,6 +98,20 @@ def _train_log(folder: Path) -> list[dict]:
     return [{k: v for k, v in r.items() if "time" not in k and "per_second" not in k} for r in rows]
 
 
+def _same_log(a: list[dict], b: list[dict]) -> bool:
+    """Same steps, same keys, equal values - floats to 1e-6 relative: a stage run in a fresh process and the
+    same stage run in a process that did other work first agree to the last bit in losses and rewards but not
+    always in gradient norms (CPU reductions can take another path for differently aligned memory)."""
+    import math
+
+    def same(x, y) -> bool:
+        if isinstance(x, float) or isinstance(y, float):
+            return isinstance(x, (int, float)) and isinstance(y, (int, float)) and math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-12)
+        return x == y
+
+    return len(a) == len(b) and all(r.keys() == q.keys() and all(same(r[k], q[k]) for k in r) for r, q in zip(a, b))
+
+
 def _lines(path: Path) -> int:
     return sum(1 for _ in path.open()) if path.exists() else 0
 
@@ -123,7 +137,7 @@ def test_smoke_killed_twice_then_rerun_gives_the_uninterrupted_results(smoke_run
     for rel in SAME_BYTES:
         assert (root / rel).read_bytes() == (ref / rel).read_bytes(), rel
     for arm in TRAIN_LOGS:  # the same steps with the same losses and rewards, each logged once
-        assert _train_log(root / arm) == _train_log(ref / arm), arm
+        assert _same_log(_train_log(root / arm), _train_log(ref / arm)), arm
     # nothing duplicated: one line per sample id in the resumed samples file
     rows = [json.loads(line) for line in (root / "sample" / "samples.jsonl").open()]
     ids = [(r["question"]["id"], r["variant"], r["index"]) for r in rows]

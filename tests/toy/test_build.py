@@ -102,3 +102,19 @@ def test_cli_build_and_eval(micro_dir, tmp_path, monkeypatch):
         ("countdown", 2), ("countdown", 3), ("countdown", 4), ("multiplication", 2), ("multiplication", 3)}
     assert all(r["samples"] == 4 and 0 <= r["pass@1"] <= r["pass@4"] <= 1 for r in result["rows"])
     assert result["reflection"]["all"]["reflections"] == 4
+
+
+def test_pretraining_leaves_the_process_thread_count_as_it_found_it():
+    import torch
+
+    from skillfactory.toy.model import ArchConfig, build_model
+    from skillfactory.toy.presets import TrainConfig
+    from skillfactory.toy.pretrain import pretrain
+
+    before = torch.get_num_threads()
+    other = 1 if before != 1 else 2
+    model = build_model(ArchConfig(hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32,
+                                   max_position_embeddings=64), 32, 0, 1, 2)
+    examples = [([1, 5, 6, 7, 2], 2)] * 8
+    pretrain(model, examples, TrainConfig(batch_size=4, threads=other), seed=0, pad_id=0)
+    assert torch.get_num_threads() == before

@@ -75,7 +75,21 @@ def pretrain(model: Any, examples: list[tuple[list[int], int]], cfg: TrainConfig
     phase); returns figures (steps, tokens, loss, seconds)."""
     import torch
 
+    # the thread count is process-wide: restore it, or every later stage of a pipeline run in this process
+    # would compute with the build's count (different float rounding than a run that found the model cached)
+    threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
+    try:
+        return _pretrain(model, examples, cfg, seed, pad_id, progress, log, n_warmup)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _pretrain(model: Any, examples: list[tuple[list[int], int]], cfg: TrainConfig, seed: int, pad_id: int,
+              progress: Any = None, log: list | None = None, n_warmup: int = 0) -> dict[str, Any]:
+    """The loop itself, on the caller's torch threads."""
+    import torch
+
     torch.manual_seed(seed)
     n_warmup = sum(1 for e in examples[:n_warmup] if len(e[0]) <= cfg.max_len)
     kept = [e for e in examples if len(e[0]) <= cfg.max_len]
