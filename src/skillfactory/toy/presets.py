@@ -150,8 +150,9 @@ PRESETS: dict[str, ToyPreset] = {
     # The quickstart's base model. Chosen by measurement (README, "The tiny model"); what mattered most, in order:
     # tokens per conversation (one token per fixed prompt sentence, BPE merges across spaces: a conversation
     # is ~90 tokens instead of ~170, and the numbers a step copies sit a few tokens away), a learning rate low
-    # enough to learn copying (3e-3 at batch 16 copied 28% of number lists right after 600 updates, 5e-4 100%)
-    # and the number of tokens seen (1.4M -> countdown-3 pass@1 8.6%; this preset sees ~4M). Solve answers
+    # enough to learn copying (benchmarks/toy_copy_lr.py: 3e-3 at batch 16 copied 55% of number lists right
+    # after 600 updates, 5e-4 100%) and the number of tokens seen (1.4M -> countdown-3 pass@1 8.6%; this
+    # preset sees ~4M). Solve answers
     # are mostly right or honestly wrong (a chain that misses the target): misread numbers and slipped sums
     # taught the model to copy and add unreliably; reflect conversations show mostly wrong attempts of every
     # kind, as the model's own are.
