@@ -101,6 +101,7 @@ def build_model_dir(cfg: ToyPreset, seed: int, out: Path, quiet: bool = False) -
     console = Console(stderr=True, quiet=quiet)
     t0 = time.time()
     convs, stats = build_corpus(cfg.corpus, seed)
+    n_warmup = cfg.corpus.warmup_drills + cfg.corpus.warmup_copies  # build_corpus puts them first
     t_corpus = time.time() - t0
     phrases = prompt_phrases(convs) if cfg.phrase_tokens else []
     tok = train_tokenizer(tokenizer_texts(convs), vocab_size=cfg.vocab_size, phrases=phrases,
@@ -123,13 +124,13 @@ def build_model_dir(cfg: ToyPreset, seed: int, out: Path, quiet: bool = False) -
                 console.print(f"pretraining {done}/{total} loss {loss:.3f} ({time.time() - t0:.0f} s)")
 
         train = pretrain(model, examples, cfg.train, seed, fast.pad_token_id, progress=progress, log=log,
-                         n_warmup=cfg.corpus.warmup_drills + cfg.corpus.warmup_copies)
+                         n_warmup=n_warmup)
     model.generation_config.pad_token_id = fast.pad_token_id
     model.generation_config.eos_token_id = fast.eos_token_id
     model.generation_config.bos_token_id = fast.bos_token_id
     with torch.no_grad():
         model.save_pretrained(str(out))
-    shown = convs[cfg.corpus.warmup_drills + cfg.corpus.warmup_copies:][:200]  # the mixed corpus, not the warm-up drills that lead it
+    shown = convs[n_warmup:][:200]  # the mixed corpus, not the warm-up conversations that lead it
     write_jsonl(out / "corpus_sample.jsonl",
                 [{"kind": c.kind, "task": c.task, "size": c.size, "variant": c.variant, "correct": c.correct,
                   "verdict": c.verdict, "error": c.error, "messages": c.messages} for c in shown])

@@ -181,6 +181,14 @@ def copy_conversation(cfg: CorpusConfig, name: str, rng: random.Random) -> Conve
     return Conversation("copy", name, 0, "", messages, True)
 
 
+def _overridden(value, *overrides):
+    """The last of ``overrides`` that is set (not None), else ``value``: the preset's "None: as the general
+    setting" fields, e.g. ``reflect_p_correct`` over ``countdown_p_correct``."""
+    for override in overrides:
+        value = value if override is None else override
+    return value
+
+
 def make_conversation(cfg: CorpusConfig, tasks: _Tasks, seed: int, i: int, stats: CorpusStats) -> Conversation | None:
     """Conversation ``i`` of the corpus (None when dropped)."""
     rng = random.Random(f"toy-corpus/{seed}/{i}")
@@ -200,16 +208,15 @@ def make_conversation(cfg: CorpusConfig, tasks: _Tasks, seed: int, i: int, stats
         numbers, target = countdown_fields(question)
         p_right, errors = cfg.countdown_p_correct, cfg.countdown_errors
         if kind == "reflect":
-            p_right = p_right if cfg.reflect_p_correct is None else cfg.reflect_p_correct
-            errors = errors if cfg.reflect_countdown_errors is None else cfg.reflect_countdown_errors
+            p_right = _overridden(p_right, cfg.reflect_p_correct)
+            errors = _overridden(errors, cfg.reflect_countdown_errors)
         att = countdown_attempt(numbers, target, variant, rng, p_right,
                                 cfg.countdown_params.get("operators", "+-"), cfg.countdown_in_order, errors)
     else:
         x, y = mult_fields(question)
         p_right = cfg.multiplication_p_correct
         if kind == "reflect":
-            for share in (cfg.reflect_p_correct, cfg.multiplication_reflect_p_correct):
-                p_right = p_right if share is None else share
+            p_right = _overridden(p_right, cfg.reflect_p_correct, cfg.multiplication_reflect_p_correct)
         att = mult_attempt(x, y, variant, rng, p_right, cfg.multiplication_in_order)
     truth = task.check(question, att.text).correct
     stats.add(f"{name}{size}/{'right' if truth else 'wrong'}")
