@@ -43,16 +43,21 @@ def test_countdown_checks_compare_after_both_sides_and_reach_their_verdict(size)
     assert seen[True] and seen[False]
 
 
+@pytest.mark.parametrize("steps", ["split", "digits"])
 @pytest.mark.parametrize("digits", [2, 3])
-def test_multiplication_checks_compare_after_both_sides(digits):
+def test_multiplication_checks_compare_after_both_sides(digits, steps):
     task = get_task("multiplication", digits=digits)
     rng = random.Random(digits)
     for q in task.generate(40, seed=2):
         x, y = int(q.fields["a"]), int(q.fields["b"])
-        att = mult_attempt(x, y, "original", rng, 0.5, in_order=1.0)
+        att = mult_attempt(x, y, "original", rng, 0.5, in_order=1.0, steps=steps)
         truth = task.verify(q, att.text)
         for flip in (False, True):
-            text, verdict = mult_check(att, task.extract_answer(att.text), x, y, flip, rng, compare_last=True)
+            text, verdict = mult_check(att, task.extract_answer(att.text), x, y, flip, rng, compare_last=True,
+                                       steps=steps)
+            other = y if att.b in (x, y) and att.a == x else x  # the factor the check multiplies
+            if steps == "digits" and len(str(other).strip("0")) > 1:  # partials through single-digit facts
+                assert re.search(r"\d+ x \d+ = \d+ x \d+ \+ \d+ x \d+", text)
             assert parse_verdict(text) == verdict
             said = SAME.search(text.split("\n")[-2]).group(1)
             assert (said == "the same") == verdict

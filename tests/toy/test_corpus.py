@@ -10,7 +10,7 @@ import pytest
 from skillfactory.prompting import REFLECTION_TEMPLATE, VARIANTS, parse_verdict
 from skillfactory.tasks import get_task
 from skillfactory.toy.attempts import countdown_attempt, mult_attempt
-from skillfactory.toy.corpus import build_corpus, glue_phrases, tokenizer_texts, violations
+from skillfactory.toy.corpus import build_corpus, drill_lines, glue_phrases, tokenizer_texts, violations
 from skillfactory.toy.presets import get_preset
 
 CFG = get_preset("tiny").corpus
@@ -142,6 +142,25 @@ def test_drill_lines_are_right_arithmetic_in_the_attempts_step_form(corpus):
             a, op, b, c_ = line.match(text).groups()
             a, b, c_ = int(a), int(b), int(c_)
             assert c_ == {"+": a + b, "-": a - b, "x": a * b}[op] and c_ > 0
+
+
+def test_digit_step_drills_are_facts_and_partial_lines():
+    cfg = CFG.model_copy(update={"multiplication_steps": "digits", "multiplication_sizes": {2: 1.0}})
+    lines = drill_lines(cfg, "multiplication", random.Random(0))
+    assert len(lines) == cfg.drill_lines
+    facts = [t for t in lines if t.count(" = ") == 1 and " + " not in t]
+    partials = [t for t in lines if t.count(" = ") == 3]
+    sums = [t for t in lines if t.count(" = ") == 1 and " + " in t]
+    assert facts and partials and sums and len(facts) + len(partials) + len(sums) == len(lines)
+    for t in sums:
+        a, b, c = map(int, re.fullmatch(r"(\d+) \+ (\d+) = (\d+)", t).groups())
+        assert a + b == c
+    for t in facts:
+        a, b, c = re.fullmatch(r"(\d+) x (\d+) = (\d+)", t).groups()
+        assert len(a.rstrip("0")) == 1 and int(a) * int(b) == int(c)
+    for t in partials:  # "37 x 20 = 30 x 20 + 7 x 20 = 600 + 140 = 740"
+        a, p, d1, p1, d2, p2, f1, f2, v = map(int, re.findall(r"\d+", t))
+        assert p == p1 == p2 and d1 + d2 == a and (f1, f2) == (d1 * p, d2 * p) and v == a * p == f1 + f2
 
 
 def test_in_order_attempts_copy_the_question_order_when_a_chain_fits():

@@ -204,7 +204,11 @@ def _wrong_countdown(numbers, target, error, rng, operators, chains, solutions, 
 # ---------------------------------------------------------------- multiplication -----------------------------------
 @dataclass
 class MultAttempt:
-    """One multiplication attempt: ``a x b`` computed by splitting ``b`` (as written) into digit parts."""
+    """One multiplication attempt: ``a x b`` computed by splitting ``b`` (as written) into digit parts.
+
+    With ``steps="digits"`` each partial product ``a x part`` is itself split by ``a``'s digits into
+    single-digit facts (``37 x 20 = 30 x 20 + 7 x 20 = 600 + 140 = 740``); ``facts`` holds those values as
+    written, one list per part (empty with ``steps="split"``)."""
 
     variant: str
     a: int  # first factor as written (a misread changes it)
@@ -214,10 +218,15 @@ class MultAttempt:
     sums: list[int] = field(default_factory=list)  # running sums as written
     error: str | None = None
     text: str = ""
+    facts: list[list[int]] = field(default_factory=list)  # steps="digits": (digit part of a) * part, as written
+    steps: str = "split"
 
     @property
     def answer(self) -> int:
         return self.sums[-1] if self.sums else self.partials[-1]
+
+
+MULT_STEPS = ("split", "digits")
 
 
 def digit_parts(n: int) -> list[int]:
@@ -235,12 +244,23 @@ def _mult_preamble(variant: str, x: int, y: int, a: int, b: int, parts: list[int
     return ""
 
 
+def partial_line(a: int, part: int, value: int, facts: list[int] | None = None) -> str:
+    """``a x part = value``; with ``facts`` (one per digit part of ``a``) the single-digit facts in between:
+    ``37 x 20 = 30 x 20 + 7 x 20 = 600 + 140 = 740``. A one-digit-part ``a`` is a fact itself."""
+    digits_a = digit_parts(a) or [0]
+    if not facts or len(digits_a) == 1:
+        return f"{a} x {part} = {value}"
+    return (f"{a} x {part} = " + " + ".join(f"{d} x {part}" for d in digits_a) + " = "
+            + " + ".join(map(str, facts)) + f" = {value}")
+
+
 def render_mult(att: MultAttempt, x: int, y: int, rng: random.Random) -> str:
     lines = [_mult_preamble(att.variant, x, y, att.a, att.b, att.parts, rng).rstrip("\n")]
     if len(att.parts) > 1:
         lines.append(f"{att.a} x {att.b} = " + " + ".join(f"{att.a} x {p}" for p in att.parts))
-    for p, v in zip(att.parts, att.partials):
-        lines.append(f"{att.a} x {p} = {v}")
+    facts = att.facts or [None] * len(att.parts)
+    for p, v, f in zip(att.parts, att.partials, facts):
+        lines.append(partial_line(att.a, p, v, f))
     acc = att.partials[0]
     for v, s in zip(att.partials[1:], att.sums):
         lines.append(f"{acc} + {v} = {s}")
@@ -249,20 +269,33 @@ def render_mult(att: MultAttempt, x: int, y: int, rng: random.Random) -> str:
     return "\n".join(line for line in lines if line)
 
 
+def _slipped(value: int, rng: random.Random) -> int:
+    """``value`` off by one unit of one of its places, never <= 0 and never ``value`` itself."""
+    step = 10 ** rng.randrange(len(str(value)))
+    return value - step if rng.random() < 0.5 and value - step > 0 else value + step
+
+
 def _running(partials: list[int]) -> list[int]:
     return list(itertools.accumulate(partials))[1:]
 
 
 def mult_attempt(x: int, y: int, variant: str, rng: random.Random, p_correct: float,
-                 in_order: float = 0.0) -> MultAttempt:
+                 in_order: float = 0.0, steps: str = "split") -> MultAttempt:
     """One attempt at ``x * y``: right with probability ``p_correct``, else one plausible slip.
 
     With probability ``in_order`` the attempt keeps the question's order (``x x y``, splitting ``y``), else it
-    picks the order at random: a tiny model copies a fixed order far more reliably.
+    picks the order at random: a tiny model copies a fixed order far more reliably. ``steps``: "split" writes
+    each partial product whole (``37 x 20 = 740``), "digits" through single-digit facts (see ``MultAttempt``).
     """
+    if steps not in MULT_STEPS:
+        raise ValueError(f"steps must be one of {MULT_STEPS}, got {steps!r}")
     a, b = (x, y) if (in_order and rng.random() < in_order) or rng.random() < 0.5 else (y, x)
     parts = digit_parts(b) or [0]
     error = None if rng.random() < p_correct else rng.choice(MULT_ERRORS)
+    if steps == "digits":
+        att = _digit_steps(a, b, parts, error, variant, rng)
+        att.text = render_mult(att, x, y, rng)
+        return att
     if error == "misread":
         s = list(str(a))
         k = rng.randrange(len(s))
@@ -284,3 +317,46 @@ def mult_attempt(x: int, y: int, variant: str, rng: random.Random, p_correct: fl
     att = MultAttempt(variant, a, b, parts, partials, sums, error)
     att.text = render_mult(att, x, y, rng)
     return att
+
+
+def _misread(a: int, rng: random.Random) -> int:
+    """``a`` with one digit off by one (never a leading zero, never ``a`` itself)."""
+    s = list(str(a))
+    k = rng.randrange(len(s))
+    for delta in rng.sample([1, 9], 2):
+        d = str((int(s[k]) + delta) % 10)
+        if k or d != "0":
+            return int("".join(s[:k] + [d] + s[k + 1:]))
+    return a + 1
+
+
+def _digit_steps(a: int, b: int, parts: list[int], error: str | None, variant: str,
+                 rng: random.Random) -> MultAttempt:
+    """A ``steps="digits"`` attempt: every value written is a single-digit fact or a sum of written values, and
+    a wrong attempt has exactly one slip, carried honestly through the sums after it."""
+    if error == "misread":
+        a = _misread(a, rng)
+    facts = [[d * p for d in (digit_parts(a) or [0])] for p in parts]
+    cells = [(k, j) for k, row in enumerate(facts) for j in range(len(row))]
+    if error == "shift":
+        zeros = [(k, j) for k, j in cells if facts[k][j] >= 100 and facts[k][j] % 10 == 0]
+        if zeros:
+            k, j = rng.choice(zeros)
+            facts[k][j] //= 10  # a zero forgotten
+        else:
+            error = "partial_slip"
+    if error == "partial_slip":
+        k, j = rng.choice(cells)
+        facts[k][j] = _slipped(facts[k][j], rng)
+    partials = [sum(row) for row in facts]
+    sums = _running(partials)
+    if error == "carry_slip":
+        multi = [k for k, row in enumerate(facts) if len(row) > 1]
+        if sums:
+            sums[-1] = _slipped(sums[-1], rng)
+        elif multi:
+            k = rng.choice(multi)
+            partials[k] = _slipped(partials[k], rng)
+        else:
+            facts[0][0] = partials[0] = _slipped(facts[0][0], rng)
+    return MultAttempt(variant, a, b, parts, partials, sums, error, facts=facts, steps="digits")

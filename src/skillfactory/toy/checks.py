@@ -18,7 +18,7 @@ import random
 from collections import Counter
 from fractions import Fraction
 
-from skillfactory.toy.attempts import CountdownAttempt, MultAttempt, _names, digit_parts
+from skillfactory.toy.attempts import CountdownAttempt, MultAttempt, _names, digit_parts, partial_line
 
 VERDICT = {True: "<verdict>Correct</verdict>", False: "<verdict>Incorrect</verdict>"}
 
@@ -92,10 +92,11 @@ def countdown_check(att: CountdownAttempt, numbers: list[int], target: int, flip
 
 
 def mult_check(att: MultAttempt | None, answer: str | None, x: int, y: int, flip: bool, rng: random.Random,
-               compare_last: bool = False) -> tuple[str, bool]:
+               compare_last: bool = False, steps: str = "split") -> tuple[str, bool]:
     """(reflection text, verdict) for a multiplication attempt whose extracted answer is ``answer``.
 
     The check splits the factor the attempt did not split, so its partial products differ from the attempt's.
+    ``steps="digits"`` writes each partial product through single-digit facts, as such attempts do.
     """
     product = x * y
     if answer is None or not answer.isdigit():
@@ -108,16 +109,19 @@ def mult_check(att: MultAttempt | None, answer: str | None, x: int, y: int, flip
     if split_b not in (x, y):
         split_b, other = y, x
     parts = digit_parts(split_b) or [0]
-    partials = [other * p for p in parts]
+    # one row of values per partial product: its single-digit facts ("digits") or the partial itself ("split")
+    rows = [[d * p for d in (digit_parts(other) or [0])] if steps == "digits" else [other * p] for p in parts]
     if flip and honest:
-        k = rng.randrange(len(partials))
-        partials[k] += rng.choice([-1, 1]) * 10 ** rng.randrange(len(str(partials[k])))
+        k = rng.randrange(len(rows))
+        j = rng.randrange(len(rows[k])) if len(rows[k]) > 1 else 0  # (no draw for one: same bytes as before)
+        rows[k][j] += rng.choice([-1, 1]) * 10 ** rng.randrange(len(str(rows[k][j])))
     elif flip and not honest:
-        partials[-1] += given - sum(partials)  # the check "agrees" with the wrong answer by a slip
-        if partials[-1] <= 0:  # no plausible slip reaches that answer: the check stays honest
-            return mult_check(att, answer, x, y, False, rng, compare_last)
+        rows[-1][-1] += given - product  # the check "agrees" with the wrong answer by a slip
+        if rows[-1][-1] <= 0:  # no plausible slip reaches that answer: the check stays honest
+            return mult_check(att, answer, x, y, False, rng, compare_last, steps)
+    partials = [sum(row) for row in rows]
     lines = [f"The answer is {given}.", f"Check by splitting {split_b}:"]
-    lines += [f"{other} x {p} = {v}" for p, v in zip(parts, partials)]
+    lines += [partial_line(other, p, v, row if steps == "digits" else None) for p, v, row in zip(parts, partials, rows)]
     acc = partials[0]
     for v in partials[1:]:
         lines.append(f"{acc} + {v} = {acc + v}")

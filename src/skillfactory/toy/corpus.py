@@ -24,7 +24,7 @@ from skillfactory.errors import SkillFactoryError
 from skillfactory.prompting import VARIANTS, reflection_prompt
 from skillfactory.tasks import get_task
 from skillfactory.tasks.base import Task
-from skillfactory.toy.attempts import _names, countdown_attempt, digit_parts, mult_attempt
+from skillfactory.toy.attempts import _names, countdown_attempt, digit_parts, mult_attempt, partial_line
 from skillfactory.toy.checks import countdown_check, countdown_honest, mult_check
 from skillfactory.toy.presets import CorpusConfig
 
@@ -145,7 +145,11 @@ def drill_lines(cfg: CorpusConfig, name: str, rng: random.Random) -> list[str]:
         a, b = (rng.randint(10 ** (digits - 1), 10 ** digits - 1) for _ in range(2))
         parts = digit_parts(b)
         partials = [a * part for part in parts]
-        lines += [f"{a} x {part} = {v}" for part, v in zip(parts, partials)]
+        if cfg.multiplication_steps == "digits":  # each single-digit fact on its own line, then the partials
+            lines += [f"{d} x {part} = {d * part}" for part in parts for d in digit_parts(a)]
+            lines += [partial_line(a, part, v, [d * part for d in digit_parts(a)]) for part, v in zip(parts, partials)]
+        else:
+            lines += [f"{a} x {part} = {v}" for part, v in zip(parts, partials)]
         acc = partials[0]
         for v in partials[1:]:
             lines.append(f"{acc} + {v} = {acc + v}")
@@ -217,7 +221,7 @@ def make_conversation(cfg: CorpusConfig, tasks: _Tasks, seed: int, i: int, stats
         p_right = cfg.multiplication_p_correct
         if kind == "reflect":
             p_right = _overridden(p_right, cfg.reflect_p_correct, cfg.multiplication_reflect_p_correct)
-        att = mult_attempt(x, y, variant, rng, p_right, cfg.multiplication_in_order)
+        att = mult_attempt(x, y, variant, rng, p_right, cfg.multiplication_in_order, cfg.multiplication_steps)
     truth = task.check(question, att.text).correct
     stats.add(f"{name}{size}/{'right' if truth else 'wrong'}")
     if kind == "solve":
@@ -235,7 +239,7 @@ def make_conversation(cfg: CorpusConfig, tasks: _Tasks, seed: int, i: int, stats
         if (answer is not None and answer.isdigit() and int(answer) == x * y) != truth:
             stats.disagreements += 1
             return None
-        check, verdict = mult_check(att, answer, x, y, flip, rng, cfg.compare_last)
+        check, verdict = mult_check(att, answer, x, y, flip, rng, cfg.compare_last, cfg.multiplication_steps)
     stats.add(f"reflect/{'agree' if verdict == truth else 'flipped'}")
     messages = [{"role": "user", "content": reflection_prompt(task.statement(question), att.text)},
                 {"role": "assistant", "content": check}]
