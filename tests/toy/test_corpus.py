@@ -226,3 +226,22 @@ def test_merges_across_spaces_shorten_the_text_and_decode_losslessly(corpus):
     assert sum(len(spans.encode(t).ids) for t in sample) < 0.8 * sum(len(words.encode(t).ids) for t in sample)
     digits = spans.encode("Step 1: 17 + 6 = 23").tokens
     assert [t for t in digits if any(ch.isdigit() for ch in t)] == ["1", "1", "7", "6", "2", "3"]  # one digit each
+
+
+def test_column_drills_and_copies_are_the_columns_facts_and_sums():
+    from skillfactory.toy.corpus import copy_conversation
+
+    cfg = CFG.model_copy(update={"multiplication_steps": "columns", "multiplication_sizes": {2: 1.0}})
+    rng = random.Random(1)
+    lines = drill_lines(cfg, "multiplication", rng)
+    assert len(lines) == cfg.drill_lines
+    ops = set()
+    for t in lines:
+        a, op, b, c = re.fullmatch(r"(\d+) ([+x]) (\d+) = (\d+)", t).groups()
+        ops.add(op)
+        assert int(c) == (int(a) + int(b) if op == "+" else int(a) * int(b))
+        assert op == "+" or (len(a) == 1 and len(b) == 1)  # products are single-digit facts
+    assert ops == {"+", "x"}
+    copy = copy_conversation(cfg, "multiplication", rng).messages
+    a, b = map(int, copy[0]["content"].split(" x "))
+    assert copy[1]["content"].split("\n")[1] == f"ones: {a % 10} x {b % 10}"

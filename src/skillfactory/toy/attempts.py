@@ -19,6 +19,8 @@ import random
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from skillfactory.toy.columns import COLUMN_ERRORS, Column, columns, columns_value, render_columns
+
 COUNTDOWN_ERRORS = ("miss", "slip", "wrong_op", "misread", "drop")
 MULT_ERRORS = ("partial_slip", "carry_slip", "misread", "shift")
 
@@ -220,13 +222,16 @@ class MultAttempt:
     text: str = ""
     facts: list[list[int]] = field(default_factory=list)  # steps="digits": (digit part of a) * part, as written
     steps: str = "split"
+    cols: list[Column] = field(default_factory=list)  # steps="columns": the columns as written
 
     @property
     def answer(self) -> int:
+        if self.cols:
+            return columns_value(self.cols)
         return self.sums[-1] if self.sums else self.partials[-1]
 
 
-MULT_STEPS = ("split", "digits")
+MULT_STEPS = ("split", "digits", "columns")
 
 
 def digit_parts(n: int) -> list[int]:
@@ -254,7 +259,21 @@ def partial_line(a: int, part: int, value: int, facts: list[int] | None = None) 
             + " + ".join(map(str, facts)) + f" = {value}")
 
 
+def _columns_preamble(variant: str, x: int, y: int, a: int, b: int, rng: random.Random) -> str:
+    if variant == "plan_and_execute":
+        return "Plan: multiply digit by digit, column by column from the ones, and carry.\n"
+    if variant == "rephrase":
+        return f"I need the product of {x} and {y}.\n" if rng.random() < 0.5 else f"So the task is {x} times {y}.\n"
+    if variant == "alternatively":
+        return f"I could split {b} or go column by column. I go column by column with {a} x {b}.\n"
+    return ""
+
+
 def render_mult(att: MultAttempt, x: int, y: int, rng: random.Random) -> str:
+    if att.cols:
+        lines = [_columns_preamble(att.variant, x, y, att.a, att.b, rng).rstrip("\n"), *render_columns(att.cols)]
+        lines.append(f"<answer>\n{att.answer}\n</answer>")
+        return "\n".join(line for line in lines if line)
     lines = [_mult_preamble(att.variant, x, y, att.a, att.b, att.parts, rng).rstrip("\n")]
     if len(att.parts) > 1:
         lines.append(f"{att.a} x {att.b} = " + " + ".join(f"{att.a} x {p}" for p in att.parts))
@@ -285,13 +304,21 @@ def mult_attempt(x: int, y: int, variant: str, rng: random.Random, p_correct: fl
 
     With probability ``in_order`` the attempt keeps the question's order (``x x y``, splitting ``y``), else it
     picks the order at random: a tiny model copies a fixed order far more reliably. ``steps``: "split" writes
-    each partial product whole (``37 x 20 = 740``), "digits" through single-digit facts (see ``MultAttempt``).
+    each partial product whole (``37 x 20 = 740``), "digits" through single-digit facts (see ``MultAttempt``),
+    "columns" long multiplication column by column (``columns.py``).
     """
     if steps not in MULT_STEPS:
         raise ValueError(f"steps must be one of {MULT_STEPS}, got {steps!r}")
     a, b = (x, y) if (in_order and rng.random() < in_order) or rng.random() < 0.5 else (y, x)
     parts = digit_parts(b) or [0]
-    error = None if rng.random() < p_correct else rng.choice(MULT_ERRORS)
+    error = None if rng.random() < p_correct else rng.choice(COLUMN_ERRORS if steps == "columns" else MULT_ERRORS)
+    if steps == "columns":
+        if error == "misread":
+            a = _misread(a, rng)
+        cols = columns(a, b, rng, None if error == "misread" else error)
+        att = MultAttempt(variant, a, b, [], [], [], error, steps="columns", cols=cols)
+        att.text = render_mult(att, x, y, rng)
+        return att
     if steps == "digits":
         att = _digit_steps(a, b, parts, error, variant, rng)
         att.text = render_mult(att, x, y, rng)

@@ -19,6 +19,7 @@ from collections import Counter
 from fractions import Fraction
 
 from skillfactory.toy.attempts import CountdownAttempt, MultAttempt, _names, digit_parts, partial_line
+from skillfactory.toy.columns import columns, columns_value, render_columns
 
 VERDICT = {True: "<verdict>Correct</verdict>", False: "<verdict>Incorrect</verdict>"}
 
@@ -104,6 +105,8 @@ def mult_check(att: MultAttempt | None, answer: str | None, x: int, y: int, flip
     given = int(answer)
     honest = given == product
     verdict = honest != flip
+    if steps == "columns":
+        return _columns_check(att, given, x, y, honest, flip, rng, compare_last)
     split_b = att.a if att is not None and att.b in (x, y) else y  # split the factor the attempt kept whole
     other = x if split_b == y else y
     if split_b not in (x, y):
@@ -132,4 +135,28 @@ def mult_check(att: MultAttempt | None, answer: str | None, x: int, y: int, flip
         lines.append(f"This gives {acc}, the same as the answer.")
     else:
         lines.append(f"This gives {acc}, not {given}.")
+    return "\n".join(lines + [VERDICT[verdict]]), verdict
+
+
+def _columns_check(att: MultAttempt | None, given: int, x: int, y: int, honest: bool, flip: bool,
+                   rng: random.Random, compare_last: bool) -> tuple[str, bool]:
+    """The column check: long multiplication again with the factors swapped (other facts in other orders, so it
+    does not copy the attempt's lines). A mistaken check either slips on a fact (a right answer then looks
+    wrong) or redoes the attempt's own columns, slip and all (a wrong answer then looks right)."""
+    first, second = (att.b, att.a) if att is not None and {att.a, att.b} == {x, y} else (y, x)
+    if flip and not honest:
+        if att is None or not att.cols:  # nothing to repeat: the check stays honest
+            return _columns_check(att, given, x, y, honest, False, rng, compare_last)
+        first, second, cols = att.a, att.b, att.cols
+    else:
+        cols = columns(first, second, rng, "fact_slip" if flip else None)
+    value = columns_value(cols)
+    lines = [f"The answer is {given}.", f"Check with {first} x {second}:", *render_columns(cols)]
+    if compare_last:
+        lines.append(f"This gives {value}; the answer is {given}: {'the same' if value == given else 'not the same'}.")
+    elif value == given:
+        lines.append(f"This gives {value}, the same as the answer.")
+    else:
+        lines.append(f"This gives {value}, not {given}.")
+    verdict = value == given
     return "\n".join(lines + [VERDICT[verdict]]), verdict

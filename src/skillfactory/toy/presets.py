@@ -52,10 +52,12 @@ class CorpusConfig(_Frozen):
     multiplication_p_correct: float = Field(0.7, ge=0, le=1)
     # share of multiplication attempts that keep the question's factor order (the rest: either order at random)
     multiplication_in_order: float = Field(0.0, ge=0, le=1)
-    # how attempts, checks and drills write a partial product: "split" whole ("37 x 20 = 740"), "digits" through
-    # single-digit facts ("37 x 20 = 30 x 20 + 7 x 20 = 600 + 140 = 740"): a tiny model cannot learn a 2-digit
-    # times 1-digit product in one go from a few hundred thousand tokens
-    multiplication_steps: Literal["split", "digits"] = "split"
+    # how attempts, checks and drills multiply: "split" one factor by its digits, each partial product whole
+    # ("37 x 20 = 740"); "digits" each partial product through single-digit facts ("37 x 20 = 30 x 20 + 7 x 20 =
+    # 600 + 140 = 740"); "columns" long multiplication column by column (toy/columns.py), where every value
+    # written is a single-digit fact or a small sum. A tiny model learns neither a 2-digit times 1-digit product
+    # nor "6300 + 350 = 6650" in one go from a few hundred thousand tokens.
+    multiplication_steps: Literal["split", "digits", "columns"] = "split"
     verdict_flip: float = Field(0.12, ge=0, le=0.5)  # share of reflections with a mistaken verdict
     # checks write each comparison after both of its sides (checks.countdown_check(compare_last=...))
     compare_last: bool = False
