@@ -23,30 +23,30 @@ def false_steps(lines: list[str]) -> int:
     for k, line in enumerate(lines):
         place, body, digit, carry_out = LINE.match(line).groups()
         assert place == PLACES[k]
-        stages = body.split(" = ")
-        terms = stages[0].split(" + ")
-        facts = [t for t in terms if " x " in t]
-        rest = terms[len(facts):]
-        bad += (int(rest[0]) if rest else 0) != carry  # the carry taken in is the one passed on
-        values = [int(v) for v in stages[1].split(" + ")]
-        bad += sum(int(t.split(" x ")[0]) * int(t.split(" x ")[1]) != v for t, v in zip(facts, values))
-        for before, after in zip(stages[1:], stages[2:]):
-            b, a = [int(v) for v in before.split(" + ")], [int(v) for v in after.split(" + ")]
-            bad += (b[0] + b[1] != a[0]) + (b[2:] != a[1:])
-        total = int(stages[-1])
+        steps = [re.fullmatch(r"(\d+) ([x+]) (\d+) = (\d+)", t).groups() for t in body.split(", ")]
+        facts = [s for s in steps if s[1] == "x"]
+        sums = steps[len(facts):]
+        bad += sum(int(a) * int(b) != int(c) for a, _, b, c in facts)
+        values = [int(c) for *_, c in facts] + ([carry] if carry else [])
+        acc = values[0]
+        for (a, _, b, c), v in zip(sums, values[1:]):  # each sum adds the next value to the last one written
+            bad += (int(a), int(b)) != (acc, v)
+            bad += int(a) + int(b) != int(c)
+            acc = int(c)
+        assert len(sums) == len(values) - 1
         if k == len(lines) - 1:
-            bad += int(digit) != total
+            bad += int(digit) != acc
         else:
             carry = int(carry_out or 0)
-            bad += (int(digit), carry) != (total % 10, total // 10)
+            bad += (int(digit), carry) != (acc % 10, acc // 10)
     return bad
 
 
 def test_the_worked_example():
     att = mult_attempt(37, 26, "original", random.Random(0), 1.0, in_order=1.0, steps="columns")
     assert att.text.split("\n") == ["ones: 7 x 6 = 42 -> 2, carry 4",
-                                    "tens: 3 x 6 + 7 x 2 + 4 = 18 + 14 + 4 = 32 + 4 = 36 -> 6, carry 3",
-                                    "hundreds: 3 x 2 + 3 = 6 + 3 = 9 -> 9",
+                                    "tens: 3 x 6 = 18, 7 x 2 = 14, 18 + 14 = 32, 32 + 4 = 36 -> 6, carry 3",
+                                    "hundreds: 3 x 2 = 6, 6 + 3 = 9 -> 9",
                                     "<answer>", "962", "</answer>"]
 
 

@@ -8,7 +8,8 @@ parsing text. Whether an attempt is right is always decided by the task's own ve
 error drawn here.
 
 Countdown attempts are left-to-right chains ``((a op b) op c) ...`` with one ``Step k`` line per operation;
-multiplication attempts split one factor by its digits and add the partial products. Both are short on purpose:
+multiplication attempts split one factor by its digits and add the partial products (``steps="split"``/``"digits"``)
+or multiply column by column (``steps="columns"``, ``columns.py``). Both are short on purpose:
 every token of an attempt costs sampling, SFT and GRPO time downstream (aim: 30-80 tokens).
 """
 

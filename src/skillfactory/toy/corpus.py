@@ -187,7 +187,7 @@ def copy_conversation(cfg: CorpusConfig, name: str, rng: random.Random) -> Conve
         user = f"{a} x {b}"
         text = f"I need the product of {a} and {b}.\n"
         if cfg.multiplication_steps == "columns":  # which digits meet in which column
-            text += "\n".join(f"{PLACES[c.place]}: " + " + ".join(f"{da} x {db}" for da, db, _ in c.facts)
+            text += "\n".join(f"{PLACES[c.place]}: " + ", ".join(f"{da} x {db}" for da, db, _ in c.facts)
                                for c in columns(a, b))
         else:
             text += f"{a} x {b} = " + " + ".join(f"{a} x {p}" for p in digit_parts(b))
