@@ -23,8 +23,8 @@ def false_steps(lines: list[str]) -> int:
     for k, line in enumerate(lines):
         place, body, digit, carry_out = LINE.match(line).groups()
         assert place == PLACES[k]
-        steps = [re.fullmatch(r"(\d+) ([x+]) (\d+) = (\d+)", t).groups() for t in body.split(", ")]
-        facts = [s for s in steps if s[1] == "x"]
+        steps = [re.fullmatch(r"(\d+) ([*+]) (\d+) = (\d+)", t).groups() for t in body.split(", ")]
+        facts = [s for s in steps if s[1] == "*"]
         sums = steps[len(facts):]
         bad += sum(int(a) * int(b) != int(c) for a, _, b, c in facts)
         values = [int(c) for *_, c in facts] + ([carry] if carry else [])
@@ -44,9 +44,9 @@ def false_steps(lines: list[str]) -> int:
 
 def test_the_worked_example():
     att = mult_attempt(37, 26, "original", random.Random(0), 1.0, in_order=1.0, steps="columns")
-    assert att.text.split("\n") == ["ones: 7 x 6 = 42 -> 2, carry 4",
-                                    "tens: 3 x 6 = 18, 7 x 2 = 14, 18 + 14 = 32, 32 + 4 = 36 -> 6, carry 3",
-                                    "hundreds: 3 x 2 = 6, 6 + 3 = 9 -> 9",
+    assert att.text.split("\n") == ["ones: 7 * 6 = 42 -> 2, carry 4",
+                                    "tens: 3 * 6 = 18, 7 * 2 = 14, 18 + 14 = 32, 32 + 4 = 36 -> 6, carry 3",
+                                    "hundreds: 3 * 2 = 6, 6 + 3 = 9 -> 9",
                                     "<answer>", "962", "</answer>"]
 
 

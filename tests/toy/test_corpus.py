@@ -237,11 +237,11 @@ def test_column_drills_and_copies_are_the_columns_facts_and_sums():
     assert len(lines) == cfg.drill_lines
     ops = set()
     for t in lines:
-        a, op, b, c = re.fullmatch(r"(\d+) ([+x]) (\d+) = (\d+)", t).groups()
+        a, op, b, c = re.fullmatch(r"(\d+) ([+*]) (\d+) = (\d+)", t).groups()
         ops.add(op)
         assert int(c) == (int(a) + int(b) if op == "+" else int(a) * int(b))
         assert op == "+" or (len(a) == 1 and len(b) == 1)  # products are single-digit facts
-    assert ops == {"+", "x"}
+    assert ops == {"+", "*"}
     copy = copy_conversation(cfg, "multiplication", rng).messages
     a, b = map(int, copy[0]["content"].split(" x "))
-    assert copy[1]["content"].split("\n")[1] == f"ones: {a % 10} x {b % 10}"
+    assert copy[1]["content"].split("\n")[1] == f"ones: {a % 10} * {b % 10}"

@@ -5,12 +5,13 @@ digit/carry of a sum, each written right after what it is computed from - so eac
 a few tokens nearby, never on aligning two long numbers (a ~1M-parameter model did not learn ``6300 + 350 =
 6650`` from 1.5M tokens of such sums) or on a fact several terms back (measured: ``3 x 6 + 7 x 2 = 16 + 40``)::
 
-    ones: 7 x 6 = 42 -> 2, carry 4
-    tens: 3 x 6 = 18, 7 x 2 = 14, 18 + 14 = 32, 32 + 4 = 36 -> 6, carry 3
-    hundreds: 3 x 2 = 6, 6 + 3 = 9 -> 9
+    ones: 7 * 6 = 42 -> 2, carry 4
+    tens: 3 * 6 = 18, 7 * 2 = 14, 18 + 14 = 32, 32 + 4 = 36 -> 6, carry 3
+    hundreds: 3 * 2 = 6, 6 + 3 = 9 -> 9
 
 and the answer is the last column's value followed by the other columns' digits, read from the bottom up
-(``962``). A wrong attempt makes exactly one slip (a fact, a sum, a carry, or a misread digit) and carries it
+(``962``). Facts are written with ``*``, not the question's ``x``: the digit after "x" is then always the second
+factor's first digit (measured: with ``x`` in every fact the model kept taking the wrong digit of it). A wrong attempt makes exactly one slip (a fact, a sum, a carry, or a misread digit) and carries it
 honestly through every later step, so its answer is always wrong and a check can find the slip.
 """
 
@@ -23,6 +24,7 @@ PLACES = ("ones", "tens", "hundreds", "thousands", "ten thousands", "hundred tho
           "ten millions", "hundred millions", "billions", "ten billions", "hundred billions", "trillions",
           "ten trillions", "hundred trillions", "quadrillions", "ten quadrillions", "hundred quadrillions")
 COLUMN_ERRORS = ("fact_slip", "sum_slip", "carry_slip", "misread")
+TIMES = "*"  # the sign of a single-digit fact
 
 
 @dataclass
@@ -45,7 +47,7 @@ class Column:
         return str(self.total) if self.carry_out is None else str(self.total % 10)
 
     def render(self) -> str:
-        steps = [f"{da} x {db} = {v}" for da, db, v in self.facts]
+        steps = [f"{da} {TIMES} {db} = {v}" for da, db, v in self.facts]
         values = [v for _, _, v in self.facts] + ([self.carry_in] if self.carry_in else [])
         acc = values[0]
         for v, s in zip(values[1:], self.sums):

@@ -26,7 +26,7 @@ from skillfactory.tasks import get_task
 from skillfactory.tasks.base import Task
 from skillfactory.toy.attempts import _names, countdown_attempt, digit_parts, mult_attempt, partial_line
 from skillfactory.toy.checks import countdown_check, countdown_honest, mult_check
-from skillfactory.toy.columns import PLACES, columns
+from skillfactory.toy.columns import PLACES, TIMES, columns
 from skillfactory.toy.presets import CorpusConfig
 
 #: Bump when the corpus format changes: it is part of the cache key of built models.
@@ -148,7 +148,7 @@ def drill_lines(cfg: CorpusConfig, name: str, rng: random.Random) -> list[str]:
         partials = [a * part for part in parts]
         if cfg.multiplication_steps == "columns":  # the facts and the two-number sums of the columns
             for col in columns(a, b):
-                lines += [f"{da} x {db} = {v}" for da, db, v in col.facts]
+                lines += [f"{da} {TIMES} {db} = {v}" for da, db, v in col.facts]
                 values = [v for _, _, v in col.facts] + ([col.carry_in] if col.carry_in else [])
                 lines += [f"{s - v} + {v} = {s}" for s, v in zip(col.sums, values[1:])]
         elif cfg.multiplication_steps == "digits":  # each single-digit fact on its own line, then the partials
@@ -187,7 +187,7 @@ def copy_conversation(cfg: CorpusConfig, name: str, rng: random.Random) -> Conve
         user = f"{a} x {b}"
         text = f"I need the product of {a} and {b}.\n"
         if cfg.multiplication_steps == "columns":  # which digits meet in which column
-            text += "\n".join(f"{PLACES[c.place]}: " + ", ".join(f"{da} x {db}" for da, db, _ in c.facts)
+            text += "\n".join(f"{PLACES[c.place]}: " + ", ".join(f"{da} {TIMES} {db}" for da, db, _ in c.facts)
                                for c in columns(a, b))
         else:
             text += f"{a} x {b} = " + " + ".join(f"{a} x {p}" for p in digit_parts(b))
