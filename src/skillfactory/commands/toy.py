@@ -34,7 +34,7 @@ def evaluate(
     k: int = typer.Option(16, "--k", help="Samples per question (over the 4 prompt variants)."),
     temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature."),
     reflections: int = typer.Option(256, "--reflections", help="Own attempts to reflect on."),
-    max_new_tokens: int = typer.Option(160, "--max-new-tokens", help="Tokens per attempt / reflection."),
+    max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="Tokens per attempt / reflection."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Attempt accuracy (pass@1, pass@k) per task and difficulty, and verdict accuracy on its own attempts."""

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from skillfactory.errors import SkillFactoryError
 from skillfactory.prompting import VARIANTS, reflection_prompt
+from skillfactory.records import Question
 from skillfactory.tasks import get_task
 from skillfactory.tasks.base import Task
 from skillfactory.toy.attempts import _names, countdown_attempt, digit_parts, mult_attempt, partial_line
@@ -179,7 +180,10 @@ def copy_conversation(cfg: CorpusConfig, name: str, rng: random.Random) -> Conve
         size = int(_weighted(rng, cfg.countdown_sizes))
         nums = [rng.randint(lo, hi) for _ in range(size)]
         target = rng.randint(int(cfg.countdown_params.get("min_target", 1)), int(cfg.countdown_params.get("max_target", 30)))
-        user = f"Using the numbers [{', '.join(map(str, nums))}], create an equation that equals {target}."
+        task = get_task("countdown", num_args=size, **cfg.countdown_params)
+        statement = task.statement(Question(id="copy", task="countdown", fields={"numbers": nums, "target": target},
+                                            gold=""))
+        user = statement.split(". ")[0] + "."  # the question's first sentence, in the task's own words
         text = f"It uses {_names(nums)}.\nThe target is {target}."
     else:
         digits = int(_weighted(rng, cfg.multiplication_sizes))
@@ -276,7 +280,8 @@ def build_corpus(cfg: CorpusConfig, seed: int = 0, n: int | None = None) -> tupl
     phrases = glue_phrases()
     out = warmup_conversations(cfg, seed) if n is None else []
     if out:
-        stats.counts["warmup_drills"] = len(out)
+        stats.counts["warmup_drills"] = sum(c.kind == "drill" for c in out)
+        stats.counts["warmup_copies"] = sum(c.kind == "copy" for c in out)
     for i in range(cfg.n_conversations if n is None else n):
         conv = make_conversation(cfg, tasks, seed, i, stats)
         if conv is None:

@@ -35,7 +35,7 @@ class ToyEvalConfig(BaseModel):
     questions: int = Field(32, ge=1)  # test questions per task and difficulty
     k: int = Field(16, ge=4)  # samples per question (spread over the 4 variants; rounded down to a multiple of 4)
     temperature: float = Field(1.0, ge=0)  # sampling temperature of attempts and reflections
-    max_new_tokens: int = Field(160, ge=8)  # per attempt / reflection
+    max_new_tokens: int = Field(256, ge=8)  # per attempt / reflection (3-digit column multiplication: ~160-210)
     reflections: int = Field(256, ge=0)  # own attempts to reflect on (random subset over all difficulties)
     countdown_sizes: list[int] = [2, 3, 4]
     multiplication_sizes: list[int] = [2, 3]
