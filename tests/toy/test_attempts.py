@@ -92,4 +92,4 @@ def test_digit_steps_example():
                                     "37 x 6 = 30 x 6 + 7 x 6 = 180 + 42 = 222",
                                     "740 + 222 = 962", "<answer>", "962", "</answer>"]
     with pytest.raises(ValueError, match="steps must be one of"):
-        mult_attempt(37, 26, "original", random.Random(0), 1.0, steps="columns")
+        mult_attempt(37, 26, "original", random.Random(0), 1.0, steps="lattice")

@@ -32,8 +32,9 @@ from skillfactory.toy.presets import CorpusConfig
 
 #: Bump when the corpus format changes: it is part of the cache key of built models.
 # 2: trace tags are plain added tokens; 3: in-order attempts, drill conversations; 4: copy drills, error mixes,
-# reflect-attempt share, phrase tokens and merges across spaces in the tokenizer
-CORPUS_VERSION = "4"
+# reflect-attempt share, phrase tokens and merges across spaces in the tokenizer; 5: multiplication steps
+# (split / digits / columns)
+CORPUS_VERSION = "5"
 
 _FORBIDDEN_TAGS = re.compile(r"</?(sample|reflect|think)>", re.IGNORECASE)
 _VERDICT = re.compile(r"<verdict>", re.IGNORECASE)
