@@ -129,13 +129,17 @@ def mult_check(att: MultAttempt | None, answer: str | None, x: int, y: int, flip
     for v in partials[1:]:
         lines.append(f"{acc} + {v} = {acc + v}")
         acc += v
-    if compare_last:
-        lines.append(f"This gives {acc}; the answer is {given}: {'the same' if acc == given else 'not the same'}.")
-    elif acc == given:
-        lines.append(f"This gives {acc}, the same as the answer.")
-    else:
-        lines.append(f"This gives {acc}, not {given}.")
+    lines.append(_product_comparison(acc, given, compare_last))
     return "\n".join(lines + [VERDICT[verdict]]), verdict
+
+
+def _product_comparison(value: int, given: int, compare_last: bool) -> str:
+    """The last line of a multiplication check: the product it got against the answer."""
+    if compare_last:
+        return f"This gives {value}; the answer is {given}: {'the same' if value == given else 'not the same'}."
+    if value == given:
+        return f"This gives {value}, the same as the answer."
+    return f"This gives {value}, not {given}."
 
 
 def _columns_check(att: MultAttempt | None, given: int, x: int, y: int, honest: bool, flip: bool,
@@ -152,11 +156,6 @@ def _columns_check(att: MultAttempt | None, given: int, x: int, y: int, honest: 
         cols = columns(first, second, rng, "fact_slip" if flip else None)
     value = columns_value(cols)
     lines = [f"The answer is {given}.", f"Check with {first} x {second}:", *render_columns(cols)]
-    if compare_last:
-        lines.append(f"This gives {value}; the answer is {given}: {'the same' if value == given else 'not the same'}.")
-    elif value == given:
-        lines.append(f"This gives {value}, the same as the answer.")
-    else:
-        lines.append(f"This gives {value}, not {given}.")
+    lines.append(_product_comparison(value, given, compare_last))
     verdict = value == given
     return "\n".join(lines + [VERDICT[verdict]]), verdict
