@@ -20,7 +20,7 @@ import random
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from skillfactory.toy.columns import COLUMN_ERRORS, Column, columns, columns_value, render_columns
+from skillfactory.toy.columns import COLUMN_ERRORS, Column, columns, columns_value, render_columns, slipped
 
 COUNTDOWN_ERRORS = ("miss", "slip", "wrong_op", "misread", "drop")
 MULT_ERRORS = ("partial_slip", "carry_slip", "misread", "shift")
@@ -289,12 +289,6 @@ def render_mult(att: MultAttempt, x: int, y: int, rng: random.Random) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def _slipped(value: int, rng: random.Random) -> int:
-    """``value`` off by one unit of one of its places, never <= 0 and never ``value`` itself."""
-    step = 10 ** rng.randrange(len(str(value)))
-    return value - step if rng.random() < 0.5 and value - step > 0 else value + step
-
-
 def _running(partials: list[int]) -> list[int]:
     return list(itertools.accumulate(partials))[1:]
 
@@ -375,16 +369,16 @@ def _digit_steps(a: int, b: int, parts: list[int], error: str | None, variant: s
             error = "partial_slip"
     if error == "partial_slip":
         k, j = rng.choice(cells)
-        facts[k][j] = _slipped(facts[k][j], rng)
+        facts[k][j] = slipped(facts[k][j], rng)
     partials = [sum(row) for row in facts]
     sums = _running(partials)
     if error == "carry_slip":
         multi = [k for k, row in enumerate(facts) if len(row) > 1]
         if sums:
-            sums[-1] = _slipped(sums[-1], rng)
+            sums[-1] = slipped(sums[-1], rng)
         elif multi:
             k = rng.choice(multi)
-            partials[k] = _slipped(partials[k], rng)
+            partials[k] = slipped(partials[k], rng)
         else:
-            facts[0][0] = partials[0] = _slipped(facts[0][0], rng)
+            facts[0][0] = partials[0] = slipped(facts[0][0], rng)
     return MultAttempt(variant, a, b, parts, partials, sums, error, facts=facts, steps="digits")

@@ -62,7 +62,7 @@ def _digits(n: int) -> list[int]:
     return [int(c) for c in reversed(str(n))]
 
 
-def _slipped(value: int, rng: random.Random) -> int:
+def slipped(value: int, rng: random.Random) -> int:
     """``value`` off by one unit of one of its places, never negative and never ``value`` itself."""
     step = 10 ** rng.randrange(len(str(value)))
     return value - step if rng.random() < 0.5 and value - step >= 0 else value + step
@@ -91,16 +91,16 @@ def columns(a: int, b: int, rng: random.Random | None = None, error: str | None 
         row = list(facts[k])
         if slip_at and slip_at[0] == "fact" and slip_at[1] == k:
             da_, db_, v = row[slip_at[2]]
-            row[slip_at[2]] = (da_, db_, _slipped(v, rng))
+            row[slip_at[2]] = (da_, db_, slipped(v, rng))
         values = [v for _, _, v in row] + ([carry] if carry else [])
         sums, acc = [], values[0]
         for i, v in enumerate(values[1:]):
             acc += v
             if slip_at and slip_at[0] == "sum" and slip_at[1] == k and i == len(values) - 2:
-                acc = _slipped(acc, rng)
+                acc = slipped(acc, rng)
             sums.append(acc)
         if slip_at and slip_at[0] == "sum" and slip_at[1] == k and not sums:  # nothing to add: the fact slips
-            row[0] = (row[0][0], row[0][1], _slipped(row[0][2], rng))
+            row[0] = (row[0][0], row[0][1], slipped(row[0][2], rng))
             acc = row[0][2] + carry
         last = k == n_cols - 1
         carry_out = None if last else acc // 10
