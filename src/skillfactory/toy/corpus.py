@@ -131,7 +131,8 @@ DRILL_PROMPT = "Work out each line."
 
 
 def drill_lines(cfg: CorpusConfig, name: str, rng: random.Random) -> list[str]:
-    """Arithmetic lines in exactly the form the attempts and checks write their steps."""
+    """Arithmetic lines in the form the attempts and checks write their steps (multiplication: also the running
+    sums of its partial products, in every ``multiplication_steps`` mode)."""
     lines = []
     if name == "countdown":
         lo, hi = int(cfg.countdown_params.get("min_number", 1)), int(cfg.countdown_params.get("max_number", 9))
@@ -158,6 +159,8 @@ def drill_lines(cfg: CorpusConfig, name: str, rng: random.Random) -> list[str]:
             lines += [partial_line(a, part, v, [d * part for d in digit_parts(a)]) for part, v in zip(parts, partials)]
         else:
             lines += [f"{a} x {part} = {v}" for part, v in zip(parts, partials)]
+        # the running sums of the partial products follow in every mode: in "columns" no attempt writes them,
+        # they are addition practice beyond the columns' small sums (the tiny preset was measured with them)
         acc = partials[0]
         for v in partials[1:]:
             lines.append(f"{acc} + {v} = {acc + v}")
