@@ -224,7 +224,6 @@ class MultAttempt:
     error: str | None = None
     text: str = ""
     facts: list[list[int]] = field(default_factory=list)  # steps="digits": (digit part of a) * part, as written
-    steps: str = "split"
     cols: list[Column] = field(default_factory=list)  # steps="columns": the columns as written
 
     @property
@@ -313,7 +312,7 @@ def mult_attempt(x: int, y: int, variant: str, rng: random.Random, p_correct: fl
         if error == "misread":
             a = _misread(a, rng)
         cols = columns(a, b, rng, None if error == "misread" else error)
-        att = MultAttempt(variant, a, b, [], [], [], error, steps="columns", cols=cols)
+        att = MultAttempt(variant, a, b, [], [], [], error, cols=cols)
         att.text = render_mult(att, x, y, rng)
         return att
     if steps == "digits":
@@ -383,4 +382,4 @@ def _digit_steps(a: int, b: int, parts: list[int], error: str | None, variant: s
             partials[k] = slipped(partials[k], rng)
         else:
             facts[0][0] = partials[0] = slipped(facts[0][0], rng)
-    return MultAttempt(variant, a, b, parts, partials, sums, error, facts=facts, steps="digits")
+    return MultAttempt(variant, a, b, parts, partials, sums, error, facts=facts)

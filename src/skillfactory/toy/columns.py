@@ -1,8 +1,8 @@
 """Long multiplication column by column, the way it is taught by hand: the toy corpus's ``steps="columns"``.
 
 Every value an attempt writes is a single-digit fact, a sum of two values written just before it, or the last
-digit/carry of a sum, each written right after what it is computed from - so each token the model writes depends on
-a few tokens nearby, never on aligning two long numbers (a ~1M-parameter model did not learn ``6300 + 350 =
+digit/carry of a sum, each written right after what it is computed from - so each token the model writes depends
+on a few tokens nearby, never on aligning two long numbers (a ~1M-parameter model did not learn ``6300 + 350 =
 6650`` from 1.5M tokens of such sums) or on a fact several terms back (measured: ``3 x 6 + 7 x 2 = 16 + 40``)::
 
     ones: 7 * 6 = 42 -> 2, carry 4
@@ -11,8 +11,9 @@ a few tokens nearby, never on aligning two long numbers (a ~1M-parameter model d
 
 and the answer is the last column's value followed by the other columns' digits, read from the bottom up
 (``962``). Facts are written with ``*``, not the question's ``x``: the digit after "x" is then always the second
-factor's first digit (measured: with ``x`` in every fact the model kept taking the wrong digit of it). A wrong attempt makes exactly one slip (a fact, a sum, a carry, or a misread digit) and carries it
-honestly through every later step, so its answer is always wrong and a check can find the slip.
+factor's first digit (measured: with ``x`` in every fact the model kept taking the wrong digit of it). A wrong
+attempt makes exactly one slip (a fact, a sum, a carry, or a misread digit) and carries it honestly through every
+later step, so its answer is always wrong and a check can find the slip.
 """
 
 from __future__ import annotations
@@ -75,36 +76,37 @@ def columns(a: int, b: int, rng: random.Random | None = None, error: str | None 
     n_cols = len(da) + len(db) - 1
     facts = [[(da[k - j], db[j], da[k - j] * db[j]) for j in range(len(db)) if 0 <= k - j < len(da)]
              for k in range(n_cols)]
-    slip_at: tuple | None = None
+    # where the one slip goes: (kind, column, fact index); kind None = no slip
+    slip, slip_col, slip_fact = None, -1, 0
     if error == "fact_slip":
-        k = rng.randrange(n_cols)
-        slip_at = ("fact", k, rng.randrange(len(facts[k])))
+        slip, slip_col = "fact", rng.randrange(n_cols)
+        slip_fact = rng.randrange(len(facts[slip_col]))
     elif error == "sum_slip":
         # a column with at least one addition; the carry into it is only known while writing, so pick the
         # column now and the addition when it is written
-        cols = [k for k in range(n_cols) if len(facts[k]) > 1] or [n_cols - 1]
-        slip_at = ("sum", rng.choice(cols))
+        slip, slip_col = "sum", rng.choice([k for k in range(n_cols) if len(facts[k]) > 1] or [n_cols - 1])
     elif error == "carry_slip":
-        slip_at = ("carry", rng.randrange(n_cols - 1)) if n_cols > 1 else ("fact", 0, 0)
+        slip, slip_col = ("carry", rng.randrange(n_cols - 1)) if n_cols > 1 else ("fact", 0)
     out, carry = [], 0
     for k in range(n_cols):
         row = list(facts[k])
-        if slip_at and slip_at[0] == "fact" and slip_at[1] == k:
-            da_, db_, v = row[slip_at[2]]
-            row[slip_at[2]] = (da_, db_, slipped(v, rng))
+        here = slip if slip_col == k else None
+        if here == "fact":
+            da_, db_, v = row[slip_fact]
+            row[slip_fact] = (da_, db_, slipped(v, rng))
         values = [v for _, _, v in row] + ([carry] if carry else [])
         sums, acc = [], values[0]
         for i, v in enumerate(values[1:]):
             acc += v
-            if slip_at and slip_at[0] == "sum" and slip_at[1] == k and i == len(values) - 2:
+            if here == "sum" and i == len(values) - 2:
                 acc = slipped(acc, rng)
             sums.append(acc)
-        if slip_at and slip_at[0] == "sum" and slip_at[1] == k and not sums:  # nothing to add: the fact slips
+        if here == "sum" and not sums:  # nothing to add: the fact slips
             row[0] = (row[0][0], row[0][1], slipped(row[0][2], rng))
             acc = row[0][2] + carry
         last = k == n_cols - 1
         carry_out = None if last else acc // 10
-        if not last and slip_at and slip_at[0] == "carry" and slip_at[1] == k:
+        if not last and here == "carry":
             carry_out = carry_out + 1 if carry_out == 0 or rng.random() < 0.5 else carry_out - 1
         out.append(Column(k, row, carry, sums, carry_out))
         carry = carry_out or 0

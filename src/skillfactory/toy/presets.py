@@ -41,7 +41,8 @@ class CorpusConfig(_Frozen):
     # model's checks see its own attempts, mostly wrong ones; checks trained on mostly right attempts lean to
     # "Correct" (measured: 15% agreement on its own wrong attempts with 0.8).
     reflect_p_correct: float | None = Field(None, ge=0, le=1)
-    # the same for multiplication alone (None: reflect_p_correct); a tiny model's own products are almost never right
+    # the same for multiplication alone (None: reflect_p_correct): how often a model's own products are right
+    # depends on how it multiplies (tiny: ~1% with steps "split", ~70% with "columns")
     multiplication_reflect_p_correct: float | None = Field(None, ge=0, le=1)
     # kinds of wrong countdown attempts (attempts.COUNTDOWN_ERRORS -> weight; None: all alike), in solve and in
     # reflect conversations. A solve answer that misreads a number or slips teaches the model to copy and add
@@ -158,10 +159,9 @@ PRESETS: dict[str, ToyPreset] = {
     # is ~90 tokens instead of ~170, and the numbers a step copies sit a few tokens away), a learning rate low
     # enough to learn copying (benchmarks/toy_copy_lr.py: 3e-3 at batch 16 copied 55% of number lists right
     # after 600 updates, 5e-4 100%) and the number of tokens seen (1.4M -> countdown-3 pass@1 8.6%; this
-    # preset sees ~5M). Solve answers
-    # are mostly right or honestly wrong (a chain that misses the target): misread numbers and slipped sums
-    # taught the model to copy and add unreliably; reflect conversations show mostly wrong attempts of every
-    # kind, as the model's own are. Multiplication is long multiplication column by column (toy/columns.py):
+    # preset sees ~5M). Solve answers are mostly right or honestly wrong (a chain that misses the target):
+    # misread numbers and slipped sums taught the model to copy and add unreliably; reflect conversations show
+    # mostly wrong countdown attempts of every kind, as the model's own are. Multiplication is long multiplication column by column (toy/columns.py):
     # with partial products written whole the model never got a 2-digit product right (pass@1 1%); column by
     # column, with 40% of the corpus, it does (quick eval 69%) while countdown-3 stays near 30%.
     "tiny": ToyPreset(
