@@ -13,7 +13,7 @@ import re
 from collections import Counter
 
 import pytest
-from trace_helpers import make_records
+from trace_helpers import as_in_trace, make_records, trace_worthy
 
 from skillfactory.evaluation.skills import count_skills
 from skillfactory.prompting import parse_verdict
@@ -22,7 +22,7 @@ from skillfactory.tasks import task_for
 from skillfactory.traces.build import TraceConfig, traces_for_unit
 from skillfactory.traces.formats import CORRECT_FORMATS, FORMATS
 from skillfactory.traces.phrases import POOLS, classify_glue
-from skillfactory.traces.sources import has_structure_tag, load_records
+from skillfactory.traces.sources import load_records
 from skillfactory.traces.summary import Tally
 
 BLOCK = re.compile(r"<sample>\n(.*?)\n</sample>\n(?:<reflect>\n(.*?)\n</reflect>\n)?(.*?)(?=<sample>|\Z)", re.S)
@@ -41,11 +41,11 @@ def parse(assistant: str) -> tuple[list[tuple[str, str | None, str]], str, str]:
 
 def usable(sample, reflections) -> bool:
     """Independent re-statement of "usable attempt" (see sources.py)."""
-    if sample.finish_reason == "skipped" or not sample.text.strip() or has_structure_tag(sample.text):
+    if sample.finish_reason == "skipped" or not trace_worthy(sample.text):
         return False
     if sample.correct and sample.extracted is None:
         return False
-    return any(r.kept and r.verdict == r.truth == sample.correct and not has_structure_tag(r.text)
+    return any(r.kept and r.verdict == r.truth == sample.correct and trace_worthy(r.text)
                for r in reflections.get(sample.id, []))
 
 
@@ -93,12 +93,12 @@ def test_trace_invariants(tmp_path, seed):
         assert counts.reflections == (0 if fmt == "no_reflection" else t.n_attempts)
         for i, ((text, refl, glue), s) in enumerate(zip(blocks, atts)):
             assert s.question.id == t.question_id and usable(s, refl_of)
-            assert text == s.text.strip()  # the response as the model wrote it
+            assert text == as_in_trace(s.text)  # the response as the model wrote it, a leading <think> unwrapped
             if fmt == "no_reflection":
                 assert not refl and t.reflection_ids == []
             else:
                 rec = refl_by_id[t.reflection_ids[i]]
-                assert rec.sample_id == s.id and rec.kept and refl == rec.text.strip()
+                assert rec.sample_id == s.id and rec.kept and refl == as_in_trace(rec.text)
                 assert parse_verdict(refl) == s.correct  # every verdict equals its attempt's truth
             last = i == len(blocks) - 1
             if last:

@@ -7,7 +7,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from trace_helpers import raw_rows
+from trace_helpers import as_in_trace, raw_rows
 
 from skillfactory.errors import SkillFactoryError
 from skillfactory.prompting import parse_verdict
@@ -43,7 +43,7 @@ def test_parquet_round_trip(tmp_path):
     traces = read_jsonl(out / "traces.jsonl", Trace)
     assert summary["traces"] == len(traces) > 20
     assert summary["attempts"]["total"] == len(rows)
-    responses = {r[RESPONSE][0].strip(): r for r in rows}
+    responses = {as_in_trace(r[RESPONSE][0]): r for r in rows}
     questions = {r["question"] for r in rows}
     for t in traces:
         assert t.messages[0]["content"] in questions  # the question column, as written
@@ -56,7 +56,7 @@ def test_parquet_round_trip(tmp_path):
             assert row["question"] == t.messages[0]["content"]
             if t.format != "no_reflection":
                 refl = rest.split("<reflect>\n", 1)[1].split("\n</reflect>", 1)[0]
-                assert refl in row[REFLECTIONS]
+                assert refl in [as_in_trace(x) for x in row[REFLECTIONS]]
                 assert parse_verdict(refl) == row[CORRECT][0]
         if t.format not in ("random",):
             final = text.rsplit("<answer>\n", 1)[1].split("\n</answer>")[0]

@@ -7,6 +7,7 @@ builder resolves it through ``tasks.task_for`` like any registered task.
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,22 @@ from skillfactory.records import Question, Reflection, Sample, write_jsonl
 from skillfactory.tasks import CheckResult, Task
 
 TASK = "trace_helpers:AddTask"
+_LEADING_THINK = re.compile(r"\A\s*(?:<think>)?((?:(?!<think>).)*?)</think>(.*)\Z", re.S)
+
+
+def as_in_trace(text: str) -> str:
+    """A record's text as a trace block holds it, restated independently of clean.py: a leading thinking block
+    (with or without its opener) becomes plain text, reasoning and rest joined by a blank line."""
+    m = _LEADING_THINK.match(text)
+    if m is None:
+        return text.strip()
+    return "\n\n".join(p for p in (m[1].strip(), m[2].strip()) if p)
+
+
+def trace_worthy(text: str) -> bool:
+    """Can this record text go into a trace? (non-empty, no trace tag, no chat special token once cleaned)"""
+    t = as_in_trace(text)
+    return bool(t) and re.search(r"</?(think|sample|reflect)>|<\|[a-z_]+\|>", t) is None
 
 
 class AddTask(Task):
@@ -62,10 +79,15 @@ def make_records(seed: int, n_questions: int = 20, max_attempts: int = 12, n_ref
             correct = rng.random() < pc
             value = gold if correct else gold + rng.choice([-3, -1, 1, 2, 10])
             kind = rng.random()
+            a, b = q.fields["a"], q.fields["b"]
             if kind < 0.05:
                 text, extracted, correct = f"[{q.id} {v} {index}] I am not sure.", None, False
-            elif kind < 0.08:
-                text = f"<think>{q.fields['a']} + {q.fields['b']}</think>\n<answer>{value}</answer>"
+            elif kind < 0.08:  # a thinking model's leading block (usable), a stray tag or special token (not)
+                text = [f"<think>[{q.id} {v} {index}] {a} + {b}</think>\n<answer>{value}</answer>",
+                        f"[{q.id} {v} {index}] {a} plus {b}\n</think>\n\n<answer>{value}</answer>",
+                        f"<think>\n\n</think>\n\n[{q.id} {v} {index}] <answer>{value}</answer>",
+                        f"[{q.id} {v} {index}] {a} + {b} <sample>{value}</sample>\n<answer>{value}</answer>",
+                        f"[{q.id} {v} {index}] {a} + {b} = {value}\n<answer>{value}</answer><|im_end|>"][index % 5]
                 extracted = str(value)
             else:
                 text = f"[{q.id} {v} {index}] {q.fields['a']} + {q.fields['b']} = {value}\n<answer>{value}</answer>"
@@ -79,10 +101,12 @@ def make_records(seed: int, n_questions: int = 20, max_attempts: int = 12, n_ref
                 keep = rng.random() < p_keep
                 verdict: bool | None = correct if keep else rng.choice([not correct, None])
                 word = {True: "<verdict>Correct</verdict>", False: "<verdict>Incorrect</verdict>", None: "no idea"}
+                check = f"Check {k} of {s.id}: {a} + {b} vs {value}. {word[verdict]}"
+                if kind > 0.9:  # a thinking reflection (usable) or one ending in an end-of-turn token (not)
+                    check = [f"<think>\nweighing {s.id}\n</think>\n\n{check}", f"{check}<|endoftext|>", check][k % 3]
                 reflections.append(Reflection(
                     sample_id=s.id, question_id=q.id, index=k, n_tokens=5, finish_reason="stop",
-                    text=f"Check {k} of {s.id}: {q.fields['a']} + {q.fields['b']} vs {value}. {word[verdict]}",
-                    verdict=verdict, truth=correct, kept=verdict == correct))
+                    text=check, verdict=verdict, truth=correct, kept=verdict == correct))
     rng.shuffle(samples)  # file order must not matter
     rng.shuffle(reflections)
     return samples, reflections

@@ -46,7 +46,7 @@ def test_sft_on_traces_teaches_the_trace_structure(tmp_path):
     traces.write_text("".join(json.dumps(_trace(task, q)) + "\n" for q in qs[:16]))
 
     summary = run_sft(SFTRunConfig(model=str(model_dir), traces=str(traces), out=str(tmp_path / "sft"), preset="tiny",
-                                   learning_rate=1e-2, lr_scheduler="constant_with_warmup", per_device_batch_size=4,
+                                   learning_rate=1e-2, lr_scheduler="constant_with_warmup", per_device_batch_size=4, global_batch_size=4,
                                    epochs=160, save_steps=10**6))
     assert summary["steps"] == 640
     assert summary["last_loss"] < summary["first_loss"] / 4

@@ -67,7 +67,7 @@ def test_sft_cli_trains_saves_final_logs_steps_and_resumes(tmp_path, tiny_model_
 
     traces, out = _traces(tmp_path / "traces.jsonl"), tmp_path / "sft"
     common = ["sft", "--model", str(tiny_model_dir), "--traces", str(traces), "--out", str(out), "--preset", "tiny",
-              "--set", "save_steps=2", "--set", "per_device_batch_size=4"]
+              "--set", "save_steps=2", "--set", "per_device_batch_size=4", "--set", "global_batch_size=4"]
     assert _cli(monkeypatch, *common, "--max-steps", "2") == 0
     assert [r["step"] for r in _rows(out / "train_log.jsonl")] == [1, 2]
     assert (out / "checkpoints" / "checkpoint-2").is_dir()
@@ -78,7 +78,8 @@ def test_sft_cli_trains_saves_final_logs_steps_and_resumes(tmp_path, tiny_model_
     assert log[-1]["loss"] < log[0]["loss"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 4 and summary["skipped_too_long"] == 0
-    assert json.loads((out / "manifest.json").read_text())["stage"] == "sft"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["stage"] == "sft" and (manifest["world_size"], manifest["global_batch_size"]) == (1, 4)
     model = AutoModelForCausalLM.from_pretrained(out / "final")
     tok = AutoTokenizer.from_pretrained(out / "final")
     assert model.config.vocab_size == len(tok)
@@ -92,7 +93,7 @@ def test_grpo_changes_the_weights_and_logs_rewards(tmp_path, tiny_model_dir, mon
     out = tmp_path / "grpo"
     code = _cli(monkeypatch, "grpo", "--model", str(tiny_model_dir), "--task", f"{__name__}:Digit", "--out", str(out),
                 "--preset", "tiny", "-n", "16", "--max-steps", "2", "--set", "max_completion_length=24",
-                "--set", "per_device_batch_size=16", "--set", "learning_rate=0.01")
+                "--set", "per_device_batch_size=16", "--set", "global_batch_size=16", "--set", "learning_rate=0.01")
     assert code == 0
     log = _rows(out / "train_log.jsonl")
     assert [r["step"] for r in log] == [1, 2]
@@ -104,6 +105,7 @@ def test_grpo_changes_the_weights_and_logs_rewards(tmp_path, tiny_model_dir, mon
     assert any(not torch.equal(before[k], after[k]) for k in before)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["generation"] == "hf" and summary["steps"] == 2
+    assert (summary["world_size"], summary["global_batch_size"], summary["prompts_per_step"]) == (1, 16, 4)
 
 
 def test_bad_inputs_fail_with_one_line_errors(tmp_path, tiny_model_dir, monkeypatch, capsys):

@@ -11,7 +11,7 @@ import pytest
 
 from skillfactory.config import ConfigError, validate
 from skillfactory.tasks import get_task
-from skillfactory.training.common import TrainingError, check_model_dir, training_chat_template
+from skillfactory.training.common import TrainingError, check_model_dir
 from skillfactory.training.grpo import GRPORunConfig
 from skillfactory.training.rewards import VerifierReward, completion_text
 from skillfactory.training.sft import SFTRunConfig, load_traces, select_by_length
@@ -44,7 +44,7 @@ def test_config_errors_name_the_field():
         validate(SFTRunConfig, {"model": "m", "traces": "t", "out": "o", "preset": "huge"})
     with pytest.raises(ConfigError, match="num_generations"):
         validate(GRPORunConfig, {"model": "m", "task": "countdown", "out": "o", "preset": "tiny",
-                                 "per_device_batch_size": 6, "num_generations": 4})
+                                 "global_batch_size": 6, "num_generations": 4})
     with pytest.raises(ConfigError, match="lr_typo"):
         validate(GRPORunConfig, {"model": "m", "task": "countdown", "out": "o", "lr_typo": 1})
 
@@ -98,24 +98,20 @@ def test_model_folder_without_tokenizer_fails_in_one_line(tmp_path, tiny_model_d
         check_model_dir(str(tmp_path / "missing"))
 
 
-def test_generation_markers_added_to_chatml_and_refused_for_unknown_templates(tiny_model_dir):
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    assert training_chat_template(tok) == tok.chat_template  # the toy template has markers already
-    # plain ChatML without markers (as many instruct models ship): markers are added, end token inside
-    tok.chat_template = ("{% for m in messages %}"
-                         "{{ '<|im_start|>' + m['role'] + '\n' + m['content'] + '<|im_end|>\n' }}{% endfor %}"
-                         "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
-    patched = training_chat_template(tok)
-    assert "{% generation %}" in patched
-    out = tok.apply_chat_template([{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
-                                  chat_template=patched, return_dict=True, return_assistant_tokens_mask=True)
-    last = max(i for i, m in enumerate(out["assistant_masks"]) if m)
-    assert out["input_ids"][last] == tok.convert_tokens_to_ids("<|im_end|>")
-    tok.chat_template = "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
-    with pytest.raises(TrainingError, match="generation"):
-        training_chat_template(tok)
+def test_global_batch_is_the_same_on_any_number_of_processes():
+    cfg = GRPORunConfig(model="m", out="o", task="countdown")  # published: 256 prompts x 16 rollouts
+    assert cfg.prompts_per_step == 256
+    for world in (1, 2, 8, 16):
+        per_device, accumulation, total = cfg.batch_plan(world)
+        assert (per_device, total) == (16, 4096) and per_device * accumulation * world == 4096
+    tiny = SFTRunConfig(model="m", out="o", traces="t", preset="tiny", per_device_batch_size=8, global_batch_size=12)
+    per_device, accumulation, total = tiny.batch_plan(2)
+    assert total == 12 and per_device * accumulation * 2 == 12 and per_device <= 8
+    with pytest.raises(TrainingError, match="multiple of 8"):
+        GRPORunConfig(model="m", out="o", task="countdown", global_batch_size=4100, num_generations=4).batch_plan(8)
+    # explicit accumulation without a global batch keeps the old meaning
+    manual = SFTRunConfig(model="m", out="o", traces="t", per_device_batch_size=2, gradient_accumulation_steps=3)
+    assert manual.global_batch_size is None and manual.batch_plan(2) == (2, 3, 12)
 
 
 # ---- reward ----------------------------------------------------------------------------------------------------

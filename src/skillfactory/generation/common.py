@@ -27,11 +27,13 @@ def completion_seed(seed: int, request: GenerationRequest, index: int) -> int:
     return int.from_bytes(hashlib.sha256(blob.encode()).digest()[:8], "big") >> (64 - SEED_BITS)
 
 
-def render_prompt(tokenizer: Any, request: GenerationRequest, chat_template: str | None = None) -> str:
-    """Chat template of the model (``add_generation_prompt=True``) followed by the request's prefix."""
-    kwargs = {"chat_template": chat_template} if chat_template else {}
-    text = tokenizer.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=False, **kwargs)
-    return text + request.prefix
+def render_prompt(tokenizer: Any, request: GenerationRequest, chat_template: str | None = None,
+                  chat_template_kwargs: dict[str, Any] | None = None) -> str:
+    """Chat template of the model (``add_generation_prompt=True``, with the recipe's template arguments such as
+    ``enable_thinking``) followed by the request's prefix. SFT builds its prompts the same way (``chat.py``)."""
+    from skillfactory.chat import generation_prompt
+
+    return generation_prompt(tokenizer, request.messages, chat_template_kwargs, chat_template) + request.prefix
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
@@ -42,3 +44,18 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
         if i != -1 and (best == -1 or i + len(s) < best):
             best = i + len(s)
     return (text[:best], True) if best != -1 else (text, False)
+
+
+def template_stop_ids(tokenizer: Any, chat_template_kwargs: dict[str, Any] | None = None,
+                      chat_template: str | None = None) -> list[int]:
+    """The chat template's end-of-turn token id (``<|im_end|>``, ``<|eot_id|>`` ...), or [] when it has none.
+
+    Generation must stop there even when the model's generation config names only its base EOS: otherwise a
+    completion runs on into a new turn. SFT trains exactly this token as the end of the answer (``chat.py``).
+    """
+    from skillfactory.chat import ChatTemplateError, end_of_turn
+
+    try:
+        return [end_of_turn(tokenizer, chat_template_kwargs, chat_template).token_id]
+    except ChatTemplateError:
+        return []

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from skillfactory.generation.base import Completion, GenerationRequest, ProgressFn, SamplingParams
-from skillfactory.generation.common import completion_seed, cut_at_stop, render_prompt
+from skillfactory.generation.common import completion_seed, cut_at_stop, render_prompt, template_stop_ids
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +100,14 @@ class HFBackend:
 
     Options: ``batch_size`` (sequences in flight; 64 on CPU, 256 on CUDA), ``device`` ("auto" | "cpu" |
     "cuda" | "cuda:1"), ``dtype`` ("auto" = fp32 on CPU, bf16 on CUDA | "float32" | "bfloat16" | "float16"),
-    ``chat_template`` (a Jinja template for models without one).
+    ``chat_template`` (a Jinja template for models without one), ``chat_template_kwargs`` (template arguments
+    such as ``enable_thinking``; the recipe sets them once for every stage).
     """
 
     name = "hf"
 
     def __init__(self, model: str, batch_size: int | None = None, device: str = "auto", dtype: str = "auto",
-                 chat_template: str | None = None):
+                 chat_template: str | None = None, chat_template_kwargs: dict | None = None):
         from skillfactory.generation import BackendError
 
         import torch
@@ -127,10 +128,13 @@ class HFBackend:
         self.batch_size = batch_size or (256 if device.startswith("cuda") else 64)
         self.device = device
         self.chat_template = chat_template
+        self.chat_template_kwargs = dict(chat_template_kwargs or {})
         self.tokenizer, self.model = _load(model, torch_dtype, device)
         if not (self.tokenizer.chat_template or chat_template):
             raise BackendError(f"hf backend: {model} has no chat template; pass backend option chat_template=...")
         self.eos_ids = _eos_ids(self.model, self.tokenizer)
+        self.eos_ids += [i for i in template_stop_ids(self.tokenizer, self.chat_template_kwargs, chat_template)
+                         if i not in self.eos_ids]
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_ids[0]
         self.max_context = _max_context(self.model, self.tokenizer)
 
@@ -139,7 +143,7 @@ class HFBackend:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def prompt_ids(self, request: GenerationRequest) -> list[int]:
-        text = render_prompt(self.tokenizer, request, self.chat_template)
+        text = render_prompt(self.tokenizer, request, self.chat_template, self.chat_template_kwargs)
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def generate(self, requests: Sequence[GenerationRequest], params: SamplingParams,

@@ -73,7 +73,8 @@ class OpenAIBackend:
     def __init__(self, model: str, base_url: str = "http://127.0.0.1:8000/v1", api_key_env: str = "OPENAI_API_KEY",
                  concurrency: int = 8, requests_per_second: float | None = None, max_retries: int = 5,
                  backoff: float = 1.0, timeout: float = 600.0, tokenizer: str | None = None,
-                 extra_body: dict | None = None, max_context: int | None = None):
+                 extra_body: dict | None = None, max_context: int | None = None,
+                 chat_template_kwargs: dict | None = None):
         from skillfactory.generation import BackendError
 
         if not model:
@@ -91,6 +92,7 @@ class OpenAIBackend:
         self.backoff = backoff
         self.timeout = timeout
         self.extra_body = dict(extra_body or {})
+        self.chat_template_kwargs = dict(chat_template_kwargs or {})  # sent as vLLM/SGLang's chat_template_kwargs
         self.max_context = max_context
         self.tokenizer = None
         if tokenizer:
@@ -145,7 +147,8 @@ class OpenAIBackend:
         if params.top_k > 0:
             body["top_k"] = params.top_k
         if req.prefix and self.tokenizer is not None:
-            ids = self.tokenizer(render_prompt(self.tokenizer, req), add_special_tokens=False)["input_ids"]
+            text = render_prompt(self.tokenizer, req, chat_template_kwargs=self.chat_template_kwargs)
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
             path, body["prompt"] = "/completions", ids
         elif req.prefix:
             path = "/chat/completions"
@@ -153,12 +156,15 @@ class OpenAIBackend:
             body["continue_final_message"], body["add_generation_prompt"] = True, False
         else:
             path, body["messages"] = "/chat/completions", list(req.messages)
+        if path == "/chat/completions" and self.chat_template_kwargs:
+            body["chat_template_kwargs"] = dict(self.chat_template_kwargs)
         return path, {**body, **self.extra_body}
 
     def _skip_reason(self, req: GenerationRequest, params: SamplingParams) -> str | None:
         if not self.max_context or self.tokenizer is None:
             return None
-        n = len(self.tokenizer(render_prompt(self.tokenizer, req), add_special_tokens=False)["input_ids"])
+        text = render_prompt(self.tokenizer, req, chat_template_kwargs=self.chat_template_kwargs)
+        n = len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
         budget = self.max_context - params.max_new_tokens
         if n <= budget:
             return None

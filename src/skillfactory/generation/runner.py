@@ -8,6 +8,10 @@ Why fixed chunks: the unit list is cut into chunks of a fixed number of units, d
 not from what is left. A chunk with any missing atom is generated again as a whole, so the backend sees
 exactly the same batch as in an uninterrupted run, and even float-level effects of batch shape cannot make a
 resumed run differ from an uninterrupted one. Only missing atoms are yielded (no duplicates).
+
+A backend may declare ``preferred_batch``: the fewest completions per ``generate`` call that keep it efficient
+(vLLM schedules continuously, and a small chunk waits for its slowest completion). Chunks are then at least
+that big; the chunk size still depends only on the backend and the caller's size, so resume is unchanged.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ def run_units(backend: Backend, units: Sequence[Unit], params: SamplingParams, d
     total = len(units) * params.n
     already = sum(1 for u in units for i in range(params.n) if (u.key, i) in done)
     with GenerationProgress(label, total, already, quiet=quiet) as bar:
+        chunk_completions = max(chunk_completions, getattr(backend, "preferred_batch", 1))  # optional, see above
         for chunk in chunk_units(units, params.n, chunk_completions):
             missing = [(u, i) for u in chunk for i in range(params.n) if (u.key, i) not in done]
             if not missing:

@@ -39,7 +39,7 @@ def _seed_stages(recipe: Recipe, root: Path, seed: int) -> list[Stage]:
     out: list[Stage] = []
 
     def add(name: str, kind: str, folder: str, settings: dict, run, deps: list[str]) -> str:
-        out.append(Stage(pre + name, kind, root / folder, settings, run, deps))
+        out.append(Stage(pre + name, kind, root / folder, settings, run, deps, launch=recipe.launcher))
         return pre + name
 
     sft_arms = sorted({_trace_arm(a) for a in recipe.arms if a in SFT_ARMS}, key=SFT_ARMS.index)

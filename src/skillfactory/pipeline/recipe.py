@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from skillfactory.config import deep_merge, load_yaml, validate
+from skillfactory.pipeline.launch import LauncherSpec
 
 ARMS = ("rl_only", "skillfactory", "sft_only", "no_reflection", "random")
 #: The trace format each SFT arm trains on (``skillfactory`` uses the recipe's ``traces.formats``).
@@ -65,6 +66,10 @@ class Recipe(_Strict):
     description: str = ""
     base_model: BaseModelSpec
     backend: BackendSpec = Field(default_factory=BackendSpec)
+    #: chat-template arguments for every stage that renders a chat (sample, reflect, sft, grpo, eval), set once:
+    #: e.g. {enable_thinking: false} for Qwen3 hybrid models. Empty: the template's defaults.
+    chat_template_kwargs: dict[str, Any] = Field(default_factory=dict)
+    launcher: LauncherSpec = Field(default_factory=LauncherSpec)  # training processes, child processes
     task: TaskSpec
     seeds: list[int] = Field(default_factory=lambda: [0])
     arms: list[str] = Field(default_factory=lambda: ["rl_only", "skillfactory", "sft_only"])

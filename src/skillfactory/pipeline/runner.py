@@ -49,6 +49,7 @@ class Stage:
     run: Callable[[Stage, dict[str, Path]], Path]
     deps: list[str] = field(default_factory=list)
     key: str = ""
+    launch: Any = None  # where it runs (pipeline.launch.LauncherSpec); not part of the key: it does not change results
 
 
 def assign_keys(stages: list[Stage]) -> None:

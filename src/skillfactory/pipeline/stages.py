@@ -20,7 +20,22 @@ def _task(recipe: Recipe) -> dict[str, Any]:
 
 
 def _backend(recipe: Recipe) -> dict[str, Any]:
-    return {"backend": recipe.backend.name, "backend_options": dict(recipe.backend.options)}
+    options = dict(recipe.backend.options)
+    if recipe.chat_template_kwargs:  # only when set, so recipes without it keep their cache keys
+        options["chat_template_kwargs"] = dict(recipe.chat_template_kwargs)
+    return {"backend": recipe.backend.name, "backend_options": options}
+
+
+def _chat(recipe: Recipe) -> dict[str, Any]:
+    return {"chat_template_kwargs": dict(recipe.chat_template_kwargs)} if recipe.chat_template_kwargs else {}
+
+
+def _launcher(stage: Stage):
+    """The recipe's launcher, carried in the stage's ``launch`` attribute (not in its settings: where a stage
+    runs does not change its result, so it is not part of the cache key)."""
+    from skillfactory.pipeline.launch import LauncherSpec
+
+    return stage.launch if stage.launch is not None else LauncherSpec()
 
 
 # ---- base model ------------------------------------------------------------------------------------------------
@@ -72,10 +87,11 @@ def sample_settings(recipe: Recipe, seed: int) -> dict[str, Any]:
 
 
 def run_sample(stage: Stage, inputs: dict[str, Path]) -> Path:
-    from skillfactory.sampling import SampleConfig, sample
+    from skillfactory.pipeline.launch import run_stage
+    from skillfactory.sampling import SampleConfig
 
     cfg = SampleConfig(**stage.settings, model=str(inputs["base_model"]), out=str(stage.out))
-    sample(cfg)
+    run_stage("sample", cfg, stage.out, _launcher(stage))
     return stage.out / "samples.jsonl"
 
 
@@ -84,11 +100,13 @@ def reflect_settings(recipe: Recipe, seed: int) -> dict[str, Any]:
 
 
 def run_reflect(stage: Stage, inputs: dict[str, Path]) -> Path:
-    from skillfactory.reflection import ReflectConfig, reflect
+    from skillfactory.pipeline.launch import run_stage
+    from skillfactory.reflection import ReflectConfig
 
     # no model in the recipe's reflect section: ReflectConfig takes the sampling run's (self-distillation)
     (samples,) = inputs.values()
-    reflect(ReflectConfig(**stage.settings, samples=str(samples), out=str(stage.out)))
+    cfg = ReflectConfig(**stage.settings, samples=str(samples), out=str(stage.out))
+    run_stage("reflect", cfg, stage.out, _launcher(stage))
     return stage.out / "reflections.jsonl"
 
 
@@ -111,28 +129,30 @@ def run_traces(stage: Stage, inputs: dict[str, Path]) -> Path:
 
 
 def sft_settings(recipe: Recipe, seed: int) -> dict[str, Any]:
-    return {**recipe.sft, "seed": seed}
+    return {**_chat(recipe), **recipe.sft, "seed": seed}
 
 
 def run_sft(stage: Stage, inputs: dict[str, Path]) -> Path:
-    from skillfactory.training.sft import SFTRunConfig, run_sft as sft
+    from skillfactory.pipeline.launch import run_stage
+    from skillfactory.training.sft import SFTRunConfig
 
     traces = next(p for n, p in inputs.items() if "traces" in n)
     cfg = SFTRunConfig(**stage.settings, model=str(inputs["base_model"]), traces=str(traces), out=str(stage.out))
-    sft(cfg)
+    run_stage("sft", cfg, stage.out, _launcher(stage))
     return stage.out / "final"
 
 
 def grpo_settings(recipe: Recipe, seed: int) -> dict[str, Any]:
-    return {**recipe.grpo, **_task(recipe), "seed": seed}
+    return {**_chat(recipe), **recipe.grpo, **_task(recipe), "seed": seed}
 
 
 def run_grpo(stage: Stage, inputs: dict[str, Path]) -> Path:
-    from skillfactory.training.grpo import GRPORunConfig, run_grpo as grpo
+    from skillfactory.pipeline.launch import run_stage
+    from skillfactory.training.grpo import GRPORunConfig
 
     (model,) = inputs.values()
     cfg = GRPORunConfig(**stage.settings, model=str(model), out=str(stage.out))
-    grpo(cfg)
+    run_stage("grpo", cfg, stage.out, _launcher(stage))
     return stage.out / "final"
 
 
@@ -142,11 +162,12 @@ def eval_settings(recipe: Recipe, seed: int, label: str) -> dict[str, Any]:
 
 
 def run_eval(stage: Stage, inputs: dict[str, Path]) -> Path:
-    from skillfactory.evaluation.evaluate import EvalConfig, evaluate
+    from skillfactory.evaluation.evaluate import EvalConfig
+    from skillfactory.pipeline.launch import run_stage
 
     (model,) = inputs.values()
     cfg = EvalConfig(**stage.settings, model=str(model), out=str(stage.out))
-    evaluate(cfg)
+    run_stage("eval", cfg, stage.out, _launcher(stage))
     return stage.out
 
 

@@ -5,4 +5,5 @@ phrases.py  glue phrase pools          formats.py  one selection function per fo
 sources.py  our samples/reflections     raw.py      the published raw layout
 build.py    TraceConfig, build_traces   outputs.py  JSONL, HF dataset, LLaMA-Factory export
 summary.py  counts and token lengths    show.py     terminal pretty-printer
+clean.py    what text may enter a trace (leading <think> unwrapped, chat special tokens refused)
 """

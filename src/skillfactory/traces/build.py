@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from skillfactory.artifacts import cache_key, read_manifest, write_manifest
 from skillfactory.records import Trace, atomic_write_text
+from skillfactory.traces.clean import TextScreen
 from skillfactory.traces.formats import CORRECT_FORMATS, FORMATS, FULL_FORMATS, MIN_BLOCKS, choose_n, render, select
 from skillfactory.traces.outputs import TraceWriter, write_dataset
 from skillfactory.traces.raw import RawColumns, load_raw
@@ -50,7 +51,9 @@ class TraceConfig(BaseModel):
     repeats: int = Field(1, ge=1, le=100)  # traces per question and format (each drawn afresh)
     distinct_variants: bool = False  # all attempts of a trace from different prompt variants
     seed: int = 0
-    tokenizer: str | None = None  # a local model/tokenizer folder: report token-length percentiles
+    # a local model/tokenizer folder: report token-length percentiles, and refuse texts holding any of its
+    # special tokens (the chat tokens of the common families are refused without it, see clean.py)
+    tokenizer: str | None = None
     out: str  # output folder
 
     @field_validator("formats", mode="before")
@@ -98,7 +101,9 @@ def build_traces(cfg: TraceConfig, *, force: bool = False, progress: bool = True
         return done
 
     t0 = time.perf_counter()
-    corpus = load_raw(cfg.raw, cfg.columns) if cfg.raw else load_records(cfg.samples, cfg.reflections)
+    screen = TextScreen.for_tokenizer(cfg.tokenizer)
+    corpus = (load_raw(cfg.raw, cfg.columns, screen) if cfg.raw
+              else load_records(cfg.samples, cfg.reflections, screen))
     t_load = time.perf_counter() - t0
     tally = Tally()
     out.mkdir(parents=True, exist_ok=True)

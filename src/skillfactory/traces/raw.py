@@ -4,7 +4,7 @@ One row per attempt: the question, its gold answer, the prompt variant, and list
 first element is used (response, correctness, extracted answer), plus the list of reflection strings on that
 response. Rows are grouped into questions by the question text (and gold answer). There is no task object
 here: correctness comes from the columns, a reflection is kept when its verdict equals it, and the user turn is
-the ``question`` column as written.
+the ``question`` column as written. Texts are screened like ours (sources.py, clean.py).
 
 Column names can be overridden (:class:`RawColumns`), e.g. ``columns={"response": "completions"}``.
 """
@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict
 
 from skillfactory.prompting import parse_verdict
 from skillfactory.traces.formats import Attempt, Pool
-from skillfactory.traces.sources import Corpus, TraceInputError, Unit, has_structure_tag, unusable_reason
+from skillfactory.traces.clean import CHAT_SCREEN, TextScreen
+from skillfactory.traces.sources import Corpus, TraceInputError, Unit, unusable_reason
 
 #: Rows read per parquet batch (bounds memory on large files).
 BATCH_ROWS = 4096
@@ -96,7 +97,7 @@ def _bad(path: Path, where: str, col: str, expected: str, got: Any) -> TraceInpu
     return TraceInputError(f"{path}: {where}: column {col!r}: expected {expected}, got {type(got).__name__} {got!r:.60}")
 
 
-def load_raw(path: str | Path, columns: RawColumns | None = None) -> Corpus:
+def load_raw(path: str | Path, columns: RawColumns | None = None, screen: TextScreen = CHAT_SCREEN) -> Corpus:
     """Read a raw-layout file into per-question pools (see the module docstring)."""
     path, c = Path(path), columns or RawColumns()
     names = [c.question, c.answer, c.prompt_variant, c.response, c.correct, c.extracted, c.reflections]
@@ -148,7 +149,7 @@ def load_raw(path: str | Path, columns: RawColumns | None = None) -> Corpus:
             raise _bad(path, where, c.reflections, "a list of strings", refls)
 
         astats["total"] += 1
-        reason = unusable_reason(response or "", correct, answer)
+        reason = unusable_reason(response or "", correct, answer, screen=screen)
         idx, refs = [], []
         for k, text in enumerate(refls or []):
             rstats["total"] += 1
@@ -156,8 +157,10 @@ def load_raw(path: str | Path, columns: RawColumns | None = None) -> Corpus:
                 rstats["not_kept"] += 1
                 continue
             rstats["kept"] += 1
-            if has_structure_tag(text):
-                rstats["tag_in_text"] += 1
+            text = screen.clean(text)
+            refused = screen.refusal(text)
+            if refused is not None:
+                rstats[refused] += 1  # tag_in_text | special_token
                 continue
             idx.append(k)
             refs.append(len(texts))
@@ -170,7 +173,7 @@ def load_raw(path: str | Path, columns: RawColumns | None = None) -> Corpus:
         astats["usable"] += 1
         rstats["usable"] += len(idx)
         text_ref = len(texts)
-        texts.append(response or "")
+        texts.append(screen.clean(response or ""))
         attempts[qid].append(Attempt(qid, sys.intern(variant), index, correct, answer, text_ref,
                                      tuple(idx), tuple(refs)))
     if n_rows == 0:

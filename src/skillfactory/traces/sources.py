@@ -5,9 +5,10 @@ JSONL; holding it as record objects would take several GB. Files are streamed li
 trace needs to *choose* attempts is kept (truth, variant, answer, kept-reflection indexes), and texts are
 referenced by byte offset and read back only for the attempts that end up in a trace.
 
-An attempt is usable when it is not skipped, its text is non-empty and holds no trace structure tags, a
-correct one has an extracted answer, and it has at least one kept reflection whose verdict and truth agree
-with the sample's own correctness. Everything else is counted by reason in the summary.
+An attempt is usable when it is not skipped, its text (a leading ``<think>`` block unwrapped, see clean.py) is
+non-empty and holds no trace structure tag and no chat special token, a correct one has an extracted answer,
+and it has at least one kept reflection (screened the same way) whose verdict and truth agree with the
+sample's own correctness. Everything else is counted by reason in the summary.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from pydantic import ValidationError
 
 from skillfactory.errors import SkillFactoryError
 from skillfactory.records import SCHEMA_VERSION, Question, Sample, sample_id
-from skillfactory.traces.formats import STRUCTURE_TAGS, Attempt, Pool
+from skillfactory.traces.clean import CHAT_SCREEN, TextScreen
+from skillfactory.traces.formats import Attempt, Pool
 
 log = logging.getLogger(__name__)
 
@@ -59,22 +61,17 @@ class Corpus:
     close: Callable[[], None] = lambda: None
 
 
-_STRUCTURE_TAG = re.compile("|".join(re.escape(t) for t in STRUCTURE_TAGS))
-
-
-def has_structure_tag(text: str) -> bool:
-    """Does a text hold a tag of the trace structure (<think>, <sample>, <reflect> or their closers)?"""
-    return _STRUCTURE_TAG.search(text) is not None
-
-
-def unusable_reason(text: str, correct: bool, answer: str | None, skipped: bool = False) -> str | None:
+def unusable_reason(text: str, correct: bool, answer: str | None, skipped: bool = False,
+                    screen: TextScreen = CHAT_SCREEN) -> str | None:
     """Why an attempt cannot go into a trace (before looking at its reflections), or None."""
     if skipped:
         return "skipped"
+    text = screen.clean(text)
     if not text or text.isspace():  # as `not text.strip()`, without copying the text
         return "empty_text"
-    if has_structure_tag(text):
-        return "tag_in_text"
+    refused = screen.refusal(text)
+    if refused is not None:
+        return refused
     if correct and answer is None:
         return "correct_without_answer"
     return None
@@ -205,11 +202,11 @@ class _LineTexts:
 
 
 # ---- our records --------------------------------------------------------------------------------------------
-def _kept_reflections(path: Path, stats: Counter) -> dict[str, list[int]]:
+def _kept_reflections(path: Path, stats: Counter, screen: TextScreen) -> dict[str, list[int]]:
     """sample id -> flat [index, offset, truth, index, offset, truth, ...] of its usable kept reflections."""
     out: dict[str, list[int]] = {}
     what = "Reflection records (the reflection stage's reflections.jsonl)"
-    not_kept = kept = differs = tagged = 0  # plain ints: this loop runs 2.5M times at the published scale
+    not_kept = kept = differs = 0  # plain ints: this loop runs 2.5M times at the published scale
     for offset, r, _ in _scan(path, _REFLECTION, what, skip=_not_kept):
         if r is None or not r.kept:
             not_kept += 1
@@ -217,16 +214,17 @@ def _kept_reflections(path: Path, stats: Counter) -> dict[str, list[int]]:
         kept += 1
         if r.verdict is None or r.verdict != r.truth:
             differs += 1
-        elif has_structure_tag(r.text):
-            tagged += 1
+            continue
+        refused = screen.refusal(screen.clean(r.text))
+        if refused is not None:
+            stats[refused] += 1  # tag_in_text | special_token
+            continue
+        refl = out.get(r.sample_id)
+        if refl is None:
+            out[r.sample_id] = [r.index, offset, r.truth]
         else:
-            refl = out.get(r.sample_id)
-            if refl is None:
-                out[r.sample_id] = [r.index, offset, r.truth]
-            else:
-                refl += (r.index, offset, r.truth)
-    _add(stats, total=not_kept + kept, not_kept=not_kept, kept=kept, verdict_differs_from_truth=differs,
-         tag_in_text=tagged)
+            refl += (r.index, offset, r.truth)
+    _add(stats, total=not_kept + kept, not_kept=not_kept, kept=kept, verdict_differs_from_truth=differs)
     return out
 
 
@@ -235,12 +233,12 @@ def _add(stats: Counter, **counts: int) -> None:
     stats.update({k: v for k, v in counts.items() if v})
 
 
-def load_records(samples: str | Path, reflections: str | Path) -> Corpus:
+def load_records(samples: str | Path, reflections: str | Path, screen: TextScreen = CHAT_SCREEN) -> Corpus:
     """Read our sampling/reflection outputs into per-question pools (see the module docstring)."""
     samples, reflections = Path(samples), Path(reflections)
     rstats: Counter = Counter()
     astats: Counter = Counter()
-    kept = _kept_reflections(reflections, rstats)
+    kept = _kept_reflections(reflections, rstats, screen)
 
     questions: dict[str, Question] = {}
     attempts: dict[str, list[Attempt]] = {}
@@ -258,7 +256,7 @@ def load_records(samples: str | Path, reflections: str | Path) -> Corpus:
         seen[qid].add(key)
         astats["total"] += 1
         refl = kept.pop(sample_id(qid, s.variant, s.index), None)
-        reason = unusable_reason(s.text, s.correct, s.extracted, s.finish_reason == "skipped")
+        reason = unusable_reason(s.text, s.correct, s.extracted, s.finish_reason == "skipped", screen)
         idx: list[int] = []
         refs: list[int] = []
         for i in range(0, len(refl) if refl else 0, 3):
@@ -292,7 +290,13 @@ def load_records(samples: str | Path, reflections: str | Path) -> Corpus:
         s_texts.close()
         r_texts.close()
 
-    return Corpus(units, s_texts, r_texts, astats, rstats, close)
+    def sample_text(offset: int) -> str:
+        return screen.clean(s_texts(offset))
+
+    def reflection_text(offset: int) -> str:
+        return screen.clean(r_texts(offset))
+
+    return Corpus(units, sample_text, reflection_text, astats, rstats, close)
 
 
 def _question(path: Path, line: bytes, qid: str, what: str) -> Question:

@@ -1,9 +1,12 @@
-"""What SFT and GRPO share: the run config, model/tokenizer loading, the chat template for assistant-only loss,
+"""What SFT and GRPO share: the run config, model/tokenizer loading, the batch over any number of processes,
 TRL trainer arguments, resume, and saving the final model.
 
 Why one module: open-r1's sft.py and grpo.py are mostly the same lines; here each stage module keeps only what
 differs (its data and its trainer). Torch/transformers/trl are imported inside functions so that importing a
 config class (for ``--help`` or a recipe check) stays instant.
+
+Chat templates: SFT trains on (generation prompt, assistant text + end-of-turn token) pairs built by
+``skillfactory.chat``, for every family alike; no template is patched and the saved model keeps its own.
 
 Defaults worth knowing (checked against TRL 1.16):
 - TRL turns on ``bf16`` and ``gradient_checkpointing`` by default; on CPU both make training 6x slower, so we
@@ -60,7 +63,11 @@ class TrainRunConfig(BaseModel):
     lr_scheduler: str | None = None  # cosine | linear | constant | constant_with_warmup | ...
     warmup_ratio: float | None = Field(None, ge=0, lt=1)
     per_device_batch_size: int | None = Field(None, gt=0)
-    gradient_accumulation_steps: int | None = Field(None, gt=0)
+    #: examples per optimizer step over all processes (SFT: traces; GRPO: completions = prompts x generations).
+    #: When set, accumulation is derived from it and the world size, so the batch is the same on 1 or 64 GPUs.
+    global_batch_size: int | None = Field(None, gt=0)
+    gradient_accumulation_steps: int | None = Field(None, gt=0)  # explicit; only when global_batch_size is unset
+    chat_template_kwargs: dict[str, Any] = Field(default_factory=dict)  # e.g. {enable_thinking: false} (Qwen3)
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     logging_steps: int = Field(1, gt=0)  # every step: the train log is the stage's main diagnostic
@@ -88,10 +95,32 @@ class TrainRunConfig(BaseModel):
         presets = type(self).PRESETS
         if self.preset not in presets:
             raise ValueError(f"unknown preset {self.preset!r}; choose one of {', '.join(presets)}")
+        explicit_accumulation = self.gradient_accumulation_steps is not None
         for key, value in presets[self.preset].items():
+            if key == "global_batch_size" and explicit_accumulation:
+                continue  # the user chose accumulation by hand: the preset's global batch does not override it
             if getattr(self, key) is None:
                 setattr(self, key, value)
         return self
+
+    def batch_plan(self, world_size: int) -> tuple[int, int, int]:
+        """(per-device batch, accumulation steps, global batch) for ``world_size`` processes.
+
+        With ``global_batch_size`` the accumulation is derived (the published GRPO step is 256 prompts x 16
+        rollouts whatever the GPU count); a per-device batch larger than a process's share is lowered to it.
+        """
+        per_device = self.per_device_batch_size or 1
+        if self.global_batch_size is None:
+            accumulation = self.gradient_accumulation_steps or 1
+            return per_device, accumulation, per_device * accumulation * world_size
+        share, rest = divmod(self.global_batch_size, world_size)
+        if rest or share == 0:
+            raise TrainingError(f"global_batch_size {self.global_batch_size} cannot be split over {world_size} "
+                                f"processes; make it a multiple of {world_size}")
+        per_device = min(per_device, share)
+        while share % per_device:
+            per_device -= 1
+        return per_device, share // per_device, self.global_batch_size
 
 
 # ---- model and tokenizer -------------------------------------------------------------------------------------
@@ -142,7 +171,11 @@ def use_bf16(cfg: TrainRunConfig) -> bool:
 
 
 def load_model(model: str):
-    """The causal LM in fp32: mixed precision, when on, keeps fp32 master weights (see module docstring)."""
+    """The causal LM in fp32: mixed precision, when on, keeps fp32 master weights (see module docstring).
+
+    Call it only after the TRL config exists: building ``TrainingArguments`` with a DeepSpeed ZeRO-3 config is what
+    makes ``from_pretrained`` initialise the weights already partitioned over the ranks (otherwise every rank
+    holds the full fp32 model in memory first)."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -159,83 +192,19 @@ def peft_config(lora: LoraSettings | None):
                       target_modules=lora.target_modules, task_type="CAUSAL_LM")
 
 
-# ---- chat template for assistant-only loss -------------------------------------------------------------------
-#: Plain ChatML (Qwen2.5-style without tools/system default): the assistant turn, end token included, is wrapped in
-#: generation markers so TRL masks the loss to it and the model learns to stop.
-CHATML_TRAINING_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if message['role'] == 'assistant' %}"
-    "{{ '<|im_start|>assistant\n' }}{% generation %}{{ message['content'] }}{{ '<|im_end|>' }}{% endgeneration %}"
-    "{{ '\n' }}"
-    "{% else %}"
-    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
-    "{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
-
-
-def _renders_like(tok, template: str, reference: str | None = None) -> bool:
-    """Whether ``template`` renders a user/assistant chat exactly as the tokenizer's own template does."""
-    msgs = [{"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}]
-    try:
-        ours = tok.apply_chat_template(msgs, tokenize=False, chat_template=template)
-        theirs = tok.apply_chat_template(msgs, tokenize=False, chat_template=reference)
-    except Exception:  # a template that cannot render plain chats is not a match  # noqa: BLE001
-        return False
-    return ours == theirs
-
-
-def training_chat_template(tok) -> str:
-    """A chat template with ``{% generation %}`` markers around the assistant turn (end token inside).
-
-    Order: the tokenizer's own template when it already has markers; TRL's patched template for known families
-    (Qwen2.5, Qwen3, Llama 3, Gemma, Phi, ...); our ChatML template when the tokenizer's template renders plain
-    chats exactly like ChatML. Anything else fails with one line: masking the loss needs the markers.
-    """
-    from trl.chat_template_utils import get_training_chat_template, has_generation_markers
-
-    template = tok.chat_template
-    if isinstance(template, dict):
-        template = template.get("default", "")
-    if has_generation_markers(template):
-        chosen = template
-    else:
-        try:
-            chosen = get_training_chat_template(tok) or template
-        except ValueError:
-            chosen = CHATML_TRAINING_TEMPLATE if _renders_like(tok, CHATML_TRAINING_TEMPLATE) else None
-    if chosen is None:
-        raise TrainingError(
-            "the model's chat template has no {% generation %} markers and is not a known family (ChatML/Qwen, "
-            "Llama 3, Gemma, Phi, ...); add the markers around the assistant turn, end-of-turn token included"
-        )
-    if not _stop_token_in_mask(tok, chosen):
-        raise TrainingError(
-            "the chat template's {% generation %} block does not include the end-of-turn token, so the model would "
-            "never learn to stop; move the end token inside {% generation %}...{% endgeneration %}"
-        )
-    return chosen
-
-
-def _stop_token_in_mask(tok, template: str) -> bool:
-    msgs = [{"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}]
-    out = tok.apply_chat_template(msgs, tokenize=True, return_dict=True, return_assistant_tokens_mask=True,
-                                  chat_template=template)
-    mask, ids = out["assistant_masks"], out["input_ids"]
-    masked = [i for i, m in enumerate(mask) if m]
-    if not masked:
-        return False
-    last = ids[masked[-1]]
-    stops = {tok.eos_token_id, tok.convert_tokens_to_ids("<|im_end|>")} - {None, tok.unk_token_id}
-    return last in stops
-
-
 # ---- trainer arguments, resume, final save -----------------------------------------------------------------------
+def world_size() -> int:
+    """Processes in this training run (``accelerate launch`` / torchrun set ``WORLD_SIZE``)."""
+    import os
+
+    return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+
+
 def trainer_kwargs(cfg: TrainRunConfig) -> dict[str, Any]:
     """Keyword arguments shared by ``SFTConfig`` and ``GRPOConfig`` (device, precision, schedule, saving)."""
     out = Path(cfg.out)
     cuda = use_cuda()
+    per_device, accumulation, _ = cfg.batch_plan(world_size())
     kw: dict[str, Any] = dict(
         output_dir=str(out / CHECKPOINTS_DIR),
         seed=cfg.seed,
@@ -245,8 +214,8 @@ def trainer_kwargs(cfg: TrainRunConfig) -> dict[str, Any]:
         learning_rate=cfg.learning_rate,
         lr_scheduler_type=cfg.lr_scheduler,
         warmup_steps=cfg.warmup_ratio,  # transformers 5: a float < 1 is a ratio (warmup_ratio was removed)
-        per_device_train_batch_size=cfg.per_device_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=accumulation,
         weight_decay=cfg.weight_decay,
         max_grad_norm=cfg.max_grad_norm,
         logging_steps=cfg.logging_steps,
@@ -260,8 +229,18 @@ def trainer_kwargs(cfg: TrainRunConfig) -> dict[str, Any]:
         gradient_checkpointing=cuda if cfg.gradient_checkpointing is None else cfg.gradient_checkpointing,
         dataloader_num_workers=0,
         disable_tqdm=False,
+        ddp_backend=None if cuda or world_size() == 1 else "gloo",  # CPU processes talk over gloo
     )
     return kw
+
+
+def batch_record(cfg: TrainRunConfig, trainer) -> dict[str, Any]:
+    """What the manifest records of the batch actually used: world size, per-device batch, accumulation, global."""
+    args = trainer.args
+    n = trainer.accelerator.num_processes
+    return {"world_size": n, "per_device_batch_size": args.per_device_train_batch_size,
+            "gradient_accumulation_steps": args.gradient_accumulation_steps,
+            "global_batch_size": args.per_device_train_batch_size * args.gradient_accumulation_steps * n}
 
 
 def last_checkpoint(cfg: TrainRunConfig) -> str | None:
@@ -274,35 +253,42 @@ def last_checkpoint(cfg: TrainRunConfig) -> str | None:
     return get_last_checkpoint(str(ckpt))
 
 
-def save_final(trainer, tok, out: str | Path, chat_template: str | None = None) -> Path:
+def save_final(trainer, tok, out: str | Path, base_model: str | None = None) -> Path:
     """Save weights + tokenizer to ``OUT/final`` via a temp folder and a rename (never a half-written model).
 
-    ``trainer.save_model`` gathers sharded weights (ZeRO-3, FSDP) onto the main process; LoRA adapters are merged
-    first, so ``from_pretrained(OUT/final)`` always gives a plain model. ``chat_template`` restores the model's
-    own template (training may have used one with generation markers).
+    ``trainer.save_model`` gathers sharded weights (ZeRO-3, FSDP) onto the main process. LoRA runs save their
+    gathered adapter first, then the main process merges it into a fresh copy of ``base_model`` on the CPU: merging
+    in place would touch weights that ZeRO-3 has partitioned. ``from_pretrained(OUT/final)`` always gives a plain
+    model, and the tokenizer (with the model's own chat template) is saved beside it.
     """
     out = Path(out)
-    final, tmp = out / FINAL_DIR, out / f".{FINAL_DIR}.tmp"
+    final, tmp, adapter = out / FINAL_DIR, out / f".{FINAL_DIR}.tmp", out / ".adapter.tmp"
     main = trainer.is_world_process_zero()
     if main:
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(adapter, ignore_errors=True)
     trainer.accelerator.wait_for_everyone()
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    if hasattr(model, "merge_and_unload"):  # PEFT
-        model = model.merge_and_unload()
-        if main:
-            model.save_pretrained(str(tmp))
-    else:
-        trainer.save_model(str(tmp))
+    lora = hasattr(trainer.accelerator.unwrap_model(trainer.model), "peft_config")
+    trainer.save_model(str(adapter if lora else tmp))
     if main:
-        if chat_template is not None:
-            tok.chat_template = chat_template
+        if lora:
+            _merge_adapter(base_model, adapter, tmp)
+            shutil.rmtree(adapter, ignore_errors=True)
         tok.save_pretrained(str(tmp))
         (tmp / "training_args.bin").unlink(missing_ok=True)
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
     trainer.accelerator.wait_for_everyone()
     return final
+
+
+def _merge_adapter(base_model: str | None, adapter: Path, dest: Path) -> None:
+    if base_model is None:
+        raise TrainingError("saving a LoRA run needs the base model path to merge the adapter into")
+    from peft import PeftModel
+
+    merged = PeftModel.from_pretrained(load_model(base_model), str(adapter)).merge_and_unload()
+    merged.save_pretrained(str(dest))
 
 
 def finished_summary(cfg: TrainRunConfig, stage: str, inputs: dict[str, str]) -> dict[str, Any] | None:

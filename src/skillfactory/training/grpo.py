@@ -26,8 +26,8 @@ from pydantic import Field, model_validator
 from skillfactory.prompting import VARIANTS
 from skillfactory.records import atomic_write_text
 from skillfactory.training.common import (
-    SUMMARY, TRAIN_LOG, TrainingError, TrainRunConfig, final_loss_figures, finished_summary, load_model,
-    load_tokenizer, peft_config, save_final, train, trainer_kwargs, use_cuda,
+    SUMMARY, TRAIN_LOG, TrainingError, TrainRunConfig, batch_record, final_loss_figures, finished_summary,
+    load_model, load_tokenizer, peft_config, save_final, train, trainer_kwargs, use_cuda,
 )
 from skillfactory.training.rewards import QUESTION_COLUMN, VerifierReward
 
@@ -36,14 +36,14 @@ class GRPORunConfig(TrainRunConfig):
     """GRPO on a registered task (or a dotted path to a Task class) with the verifier as reward."""
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
-        # published recipe (SPEC 2.5): 256 prompts x 16 rollouts per step = 16 x 256 completions: here 16 per
-        # device x 16 accumulation x (GPUs) - raise per_device_batch_size on big GPUs to cut accumulation
+        # published recipe (SPEC 2.5): 256 prompts x 16 rollouts = 4096 completions per optimizer step on any
+        # number of GPUs (16 per device; accumulation = 4096 / (16 x GPUs)). Raise per_device_batch_size on big GPUs.
         "published": dict(learning_rate=1e-6, lr_scheduler="constant", warmup_ratio=0.0, epochs=1,
-                          per_device_batch_size=16, gradient_accumulation_steps=16, num_generations=16,
+                          per_device_batch_size=16, global_batch_size=256 * 16, num_generations=16,
                           max_completion_length=4096),
         # toy model on CPU: 8 prompts x 4 rollouts per step, short completions
         "tiny": dict(learning_rate=5e-4, lr_scheduler="constant", warmup_ratio=0.0, epochs=1,
-                     per_device_batch_size=32, gradient_accumulation_steps=1, num_generations=4,
+                     per_device_batch_size=32, global_batch_size=8 * 4, num_generations=4,
                      max_completion_length=128),
     }
 
@@ -64,13 +64,22 @@ class GRPORunConfig(TrainRunConfig):
     def _check(self) -> GRPORunConfig:
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown prompt variant {self.variant!r}; choose one of {', '.join(VARIANTS)}")
-        batch = self.per_device_batch_size * self.gradient_accumulation_steps
+        if self.global_batch_size is not None:
+            batch, what = self.global_batch_size, "global_batch_size"
+        else:
+            batch = self.per_device_batch_size * (self.gradient_accumulation_steps or 1)
+            what = "per_device_batch_size x gradient_accumulation_steps"
         if batch % self.num_generations:
             raise ValueError(
-                f"per_device_batch_size x gradient_accumulation_steps = {batch} completions is not divisible by "
-                f"num_generations = {self.num_generations}; make the batch a multiple of the group size"
+                f"{what} = {batch} completions is not divisible by num_generations = {self.num_generations}; "
+                "make the batch a multiple of the group size (prompts per step x rollouts per prompt)"
             )
         return self
+
+    @property
+    def prompts_per_step(self) -> int | None:
+        """Distinct prompts per optimizer step (the published recipe: 256)."""
+        return self.global_batch_size // self.num_generations if self.global_batch_size else None
 
 
 def vllm_enabled(cfg: GRPORunConfig) -> bool:
@@ -112,7 +121,6 @@ def run_grpo(cfg: GRPORunConfig) -> dict[str, Any]:
     from skillfactory.training.callbacks import TrainLogCallback
 
     tok.padding_side = "left"  # generation pads prompts on the left
-    model = load_model(cfg.model)
     vllm = vllm_enabled(cfg)
     args = GRPOConfig(
         **trainer_kwargs(cfg),
@@ -123,16 +131,18 @@ def run_grpo(cfg: GRPORunConfig) -> dict[str, Any]:
         beta=cfg.beta,
         mask_truncated_completions=cfg.mask_truncated_completions,
         use_vllm=vllm,
+        chat_template_kwargs=cfg.chat_template_kwargs or None,  # the same template arguments as sampling and eval
         **(dict(vllm_mode="colocate", vllm_gpu_memory_utilization=cfg.vllm_gpu_memory_utilization) if vllm else {}),
         **cfg.trainer_overrides,
     )
+    model = load_model(cfg.model)  # after the config: ZeRO-3 then initialises the weights partitioned
     out.mkdir(parents=True, exist_ok=True)
     trainer = GRPOTrainer(model=model, reward_funcs=[VerifierReward([task])], args=args, train_dataset=dataset,
                           processing_class=tok, peft_config=peft_config(cfg.lora),
                           callbacks=[TrainLogCallback(out / TRAIN_LOG, "grpo")])
     t0 = time.time()
     result = train(trainer, cfg)
-    final = save_final(trainer, tok, out)
+    final = save_final(trainer, tok, out, base_model=cfg.model)
     rewards = _reward_curve(out / TRAIN_LOG)
     summary = {
         "stage": "grpo",
@@ -149,9 +159,12 @@ def run_grpo(cfg: GRPORunConfig) -> dict[str, Any]:
         **final_loss_figures(out / TRAIN_LOG),
         "seconds": round(time.time() - t0, 1),
     }
-    atomic_write_text(out / SUMMARY, json.dumps(summary, indent=2) + "\n")
-    write_manifest(out, "grpo", config=cfg, inputs=inputs,
-                   counts={"questions": len(dataset), "steps": summary["steps"]}, seed=cfg.seed)
+    batch = batch_record(cfg, trainer)
+    summary.update(batch, prompts_per_step=batch["global_batch_size"] // cfg.num_generations)
+    if trainer.is_world_process_zero():
+        atomic_write_text(out / SUMMARY, json.dumps(summary, indent=2) + "\n")
+        write_manifest(out, "grpo", config=cfg, inputs=inputs, seed=cfg.seed, extra=batch,
+                       counts={"questions": len(dataset), "steps": summary["steps"]})
     return summary
 
 

@@ -4,8 +4,11 @@ How it differs from a stock ``SFTTrainer`` run:
 - **No silent truncation.** TRL cuts every example at ``max_length=1024`` by default, keeping the start: a long
   multi-attempt trace would lose its final answer and teach the model to ramble without concluding. We tokenize
   every trace first, skip (and count) those over the cap, and train at the longest kept length.
-- **Assistant-only loss** needs ``{% generation %}`` markers with the end-of-turn token inside; we add them for
-  known templates and fail with one line otherwise (see ``common.training_chat_template``).
+- **Loss on the assistant turn, for every family.** Each trace is tokenized as (generation prompt, trace text +
+  the template's end-of-turn token) by ``skillfactory.chat`` - exactly the context the sampler gives the model -
+  and trained with TRL's completion-only loss. No ``{% generation %}`` markers are needed (TRL ships none for
+  Llama 3.1/3.2), the chat-template arguments (``enable_thinking``) are the recipe's, and every example is
+  checked: its trained span ends with the end-of-turn token and holds no other special token.
 - Presets: ``published`` is the paper's recipe for 1.5B-7B models (LR 1e-6, cosine, 5% warmup, 2 epochs);
   ``tiny`` is tuned on the toy model (a 1M-parameter model needs a ~1000x larger learning rate).
 
@@ -23,8 +26,8 @@ from pydantic import Field
 
 from skillfactory.records import atomic_write_text, iter_jsonl
 from skillfactory.training.common import (
-    SUMMARY, TRAIN_LOG, TrainingError, TrainRunConfig, final_loss_figures, finished_summary, load_model,
-    load_tokenizer, peft_config, save_final, train, trainer_kwargs, training_chat_template,
+    SUMMARY, TRAIN_LOG, TrainingError, TrainRunConfig, batch_record, final_loss_figures, finished_summary,
+    load_model, load_tokenizer, peft_config, save_final, train, trainer_kwargs,
 )
 
 ROLES = ("user", "assistant")
@@ -35,12 +38,12 @@ class SFTRunConfig(TrainRunConfig):
     stage folder holding one, or a Hugging Face dataset folder (``save_to_disk``) with a ``messages`` column."""
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
-        # published recipe (SPEC 2.5); batch 1 x 16 accumulation is our choice for long traces on one GPU
+        # published recipe (SPEC 2.5); 16 traces per step (1 per device, accumulation derived) is our choice
         "published": dict(learning_rate=1e-6, lr_scheduler="cosine", warmup_ratio=0.05, epochs=2,
-                          per_device_batch_size=1, gradient_accumulation_steps=16),
+                          per_device_batch_size=1, global_batch_size=16),
         # toy model (0.8-5M parameters): tuned on the micro/tiny presets
         "tiny": dict(learning_rate=3e-3, lr_scheduler="cosine", warmup_ratio=0.05, epochs=3,
-                     per_device_batch_size=16, gradient_accumulation_steps=1),
+                     per_device_batch_size=16, global_batch_size=16),
     }
 
     traces: str
@@ -91,14 +94,35 @@ def load_traces(traces: str) -> list[list[dict[str, str]]]:
                 raise TrainingError(f"{where}: message {i} has no text 'content'")
         if not any(m["role"] == "assistant" for m in messages):
             raise TrainingError(f"{where}: no assistant turn; there is nothing to learn from this row")
+        if messages[-1]["role"] != "assistant":
+            raise TrainingError(f"{where}: the last message must be the assistant's turn (the one SFT trains on)")
         out.append([{"role": m["role"], "content": m["content"]} for m in messages])
     return out
 
 
-def token_lengths(tok, chats: list[list[dict[str, str]]], template: str) -> list[int]:
-    """Tokenized length of each chat under the training template (what the trainer will see)."""
-    return [len(tok.apply_chat_template(c, tokenize=True, chat_template=template, return_dict=True)["input_ids"])
-            for c in chats]
+def tokenize_traces(tok, chats: list[list[dict[str, str]]], chat_template_kwargs: dict[str, Any],
+                    rows: list[str] | None = None) -> tuple[list[dict[str, list[int]]], list[int]]:
+    """Every chat as ``input_ids`` + ``completion_mask`` (see ``chat.tokenize_example``), and the indices of chats
+    whose trained span would teach a wrong stop (a special token inside the text): those are skipped, counted."""
+    from skillfactory.chat import ChatTemplateError, end_of_turn, mask_problem, special_token_ids, tokenize_example
+
+    try:
+        eot = end_of_turn(tok, chat_template_kwargs)
+    except ChatTemplateError as e:
+        raise TrainingError(str(e)) from None
+    specials = special_token_ids(tok)
+    examples, bad = [], []
+    for i, chat in enumerate(chats):
+        ex = tokenize_example(tok, chat, chat_template_kwargs, eot)
+        problem = mask_problem(ex, eot, specials)
+        if problem is not None:
+            if problem.startswith("the trained span does not end"):  # the template itself: no row would work
+                where = rows[i] if rows else f"trace {i}"
+                raise TrainingError(f"{where}: {problem} ({eot.text!r}); the chat template tokenizes its end of "
+                                    "turn differently from how it renders it")
+            bad.append(i)
+        examples.append(ex)
+    return examples, bad
 
 
 def select_by_length(lengths: list[int], cfg: SFTRunConfig, model_max: int | None) -> tuple[list[int], int]:
@@ -122,8 +146,7 @@ def run_sft(cfg: SFTRunConfig) -> dict[str, Any]:
         return done
     chats = load_traces(cfg.traces)  # first: bad traces fail before anything heavy is imported
     tok = load_tokenizer(cfg.model)
-    original_template = tok.chat_template
-    template = training_chat_template(tok)
+    examples, special = tokenize_traces(tok, chats, cfg.chat_template_kwargs)
 
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
@@ -131,35 +154,40 @@ def run_sft(cfg: SFTRunConfig) -> dict[str, Any]:
     from skillfactory.artifacts import write_manifest
     from skillfactory.training.callbacks import TrainLogCallback
 
-    model = load_model(cfg.model)
-    lengths = token_lengths(tok, chats, template)
-    keep, max_length = select_by_length(lengths, cfg, getattr(model.config, "max_position_embeddings", None))
-    skipped = len(chats) - len(keep)
-    if skipped:
-        print(f"sft: skipping {skipped} of {len(chats)} traces longer than {max_length} tokens (not truncating)")
-    dataset = Dataset.from_dict({"messages": [chats[i] for i in keep]})
-
-    tok.chat_template = template  # the trainer tokenizes with it; the final model gets the original back
     args = SFTConfig(
         **trainer_kwargs(cfg),
-        assistant_only_loss=True,
-        max_length=max_length,
+        completion_only_loss=True,  # the loss on completion_mask: the assistant text and its end-of-turn token
         packing=False,
         dataset_num_proc=None,
         **cfg.trainer_overrides,
     )
+    model = load_model(cfg.model)  # after the config: ZeRO-3 then initialises the weights partitioned
+    lengths = [len(ex["input_ids"]) for ex in examples]
+    fits, max_length = select_by_length(lengths, cfg, getattr(model.config, "max_position_embeddings", None))
+    keep = [i for i in fits if i not in set(special)]
+    skipped = len(chats) - len(fits)
+    if skipped:
+        print(f"sft: skipping {skipped} of {len(chats)} traces longer than {max_length} tokens (not truncating)")
+    if special:
+        print(f"sft: skipping {len(special)} traces whose text holds a special token (it would teach a wrong stop)")
+    if not keep:
+        raise TrainingError(f"{cfg.traces}: no trace left to train on ({skipped} too long, {len(special)} with "
+                            "special tokens in their text)")
+    args.max_length = max_length
+    dataset = Dataset.from_dict({k: [examples[i][k] for i in keep] for k in ("input_ids", "completion_mask")})
     out.mkdir(parents=True, exist_ok=True)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tok,
                          peft_config=peft_config(cfg.lora), callbacks=[TrainLogCallback(out / TRAIN_LOG, "sft")])
     t0 = time.time()
     result = train(trainer, cfg)
-    final = save_final(trainer, tok, out, chat_template=original_template)
+    final = save_final(trainer, tok, out, base_model=cfg.model)
     summary = {
         "stage": "sft",
         "final_model": str(final),
         "traces": len(chats),
         "trained_on": len(keep),
         "skipped_too_long": skipped,
+        "skipped_special_tokens": len(special),
         "max_length": max_length,
         "longest_trace_tokens": max(lengths),
         "steps": trainer.state.global_step,
@@ -167,8 +195,11 @@ def run_sft(cfg: SFTRunConfig) -> dict[str, Any]:
         **final_loss_figures(out / TRAIN_LOG),
         "seconds": round(time.time() - t0, 1),
     }
-    atomic_write_text(out / SUMMARY, json.dumps(summary, indent=2) + "\n")
-    write_manifest(out, "sft", config=cfg, inputs=inputs,
-                   counts={k: summary[k] for k in ("traces", "trained_on", "skipped_too_long", "steps")},
-                   seed=cfg.seed)
+    batch = batch_record(cfg, trainer)
+    summary.update(batch)
+    if trainer.is_world_process_zero():
+        atomic_write_text(out / SUMMARY, json.dumps(summary, indent=2) + "\n")
+        write_manifest(out, "sft", config=cfg, inputs=inputs, seed=cfg.seed, extra=batch,
+                       counts={k: summary[k] for k in ("traces", "trained_on", "skipped_too_long",
+                                                       "skipped_special_tokens", "steps")})
     return summary
