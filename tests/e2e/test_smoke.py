@@ -142,3 +142,28 @@ def test_smoke_killed_twice_then_rerun_gives_the_uninterrupted_results(smoke_run
     rows = [json.loads(line) for line in (root / "sample" / "samples.jsonl").open()]
     ids = [(r["question"]["id"], r["variant"], r["index"]) for r in rows]
     assert len(ids) == len(set(ids))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_smoke_with_training_as_two_processes(smoke_run, tmp_path):
+    """launcher.num_processes=2: every training stage runs as 2 gloo processes under accelerate launch with the
+    same global batch; sampling and reflection run once (their files equal the one-process run's, no duplicates)."""
+    run_dir, cache, _ = smoke_run
+    env = {**os.environ, "SKILLFACTORY_CACHE": str(cache)}
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "skillfactory", "run", str(RECIPE), "--set", f"out={out}",
+           "--set", "launcher.num_processes=2"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1500)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    root, ref = out / "s0", run_dir / "s0"
+    for arm, batch in (("sft-skillfactory", 4), ("grpo-rl_only", 8), ("grpo-skillfactory", 8)):
+        manifest = json.loads((root / arm / "manifest.json").read_text())
+        assert (manifest["world_size"], manifest["global_batch_size"]) == (2, batch), arm
+        assert manifest["per_device_batch_size"] * manifest["gradient_accumulation_steps"] * 2 == batch
+        assert (root / arm / "final" / "config.json").exists()
+        assert json.loads((ref / arm / "manifest.json").read_text())["world_size"] == 1
+    for rel in SAME_BYTES:  # generated once, exactly as by one process
+        assert (root / rel).read_bytes() == (ref / rel).read_bytes(), rel
+    for label in LABELS:
+        assert (root / f"eval-{label}" / "results.json").exists()
