@@ -81,3 +81,35 @@ def test_packaged_suites_load(name):
     assert s.name == name and len(s.entries) >= 5
     countdown = [e for e in s.entries if e.task == "countdown"]
     assert [e.difficulty_value for e in countdown] == sorted(e.difficulty_value for e in countdown)
+
+
+@pytest.mark.parametrize(("name", "preset"), [("default", "published"), ("quick", "tiny")])
+def test_packaged_suites_do_not_cut_below_the_grpo_cap(name, preset):
+    """A multi-attempt answer cut before its final <answer> scores 0: eval's cap must be >= GRPO's."""
+    from skillfactory.training.grpo import GRPORunConfig
+
+    cap = GRPORunConfig.PRESETS[preset]["max_completion_length"]
+    suite_text = (importlib.resources.files("skillfactory") / "suites" / f"{name}.yaml").read_text()
+    caps = [int(line.split("max_new_tokens:")[1].strip(" }")) for line in suite_text.splitlines()
+            if "max_new_tokens:" in line and not line.lstrip().startswith("#")]
+    assert caps and min(caps) >= cap
+
+
+def test_cap_warning_names_short_entries_of_a_grpo_model(tmp_path):
+    import json
+
+    from skillfactory.evaluation.suite import cap_warning, training_cap
+
+    run = tmp_path / "grpo"
+    (run / "final").mkdir(parents=True)
+    (run / "manifest.json").write_text(json.dumps({"stage": "grpo"}))
+    (run / "config.yaml").write_text("max_completion_length: 4096\n")
+    suite = load_suite([{"task": "addsum", "max_new_tokens": 1024, "label": "short"},
+                        {"task": "addsum", "params": {"digits": 2}, "max_new_tokens": 4096}])
+    assert training_cap(run / "final") == training_cap(run) == 4096
+    msg = cap_warning(suite, run / "final")
+    assert msg is not None and "\n" not in msg and "short" in msg and "addsum[digits=2]" not in msg
+    assert ">= 4096" in msg
+    (run / "manifest.json").write_text(json.dumps({"stage": "sft"}))
+    assert training_cap(run / "final") is None and cap_warning(suite, run / "final") is None
+    assert cap_warning(suite, "served-model-name") is None

@@ -164,43 +164,6 @@ def _import_by_path(path: Path):
     return module
 
 
-def test_verl_export_rows_reward_module_and_launch_script(tmp_path):
-    import pyarrow.parquet as pq
-
-    from skillfactory.training.export.verl import VerlExportConfig, export_verl
-
-    out = tmp_path / "verl"
-    summary = export_verl(VerlExportConfig(task="countdown", params={"num_args": 3}, n=12, out=str(out)))
-    assert summary["train"] == 12 and summary["test"] == 1
-    rows = pq.read_table(out / "train.parquet").to_pylist()
-    assert len(rows) == 12 and {r["data_source"] for r in rows} == {"skillfactory/countdown"}
-    r = rows[0]
-    assert r["prompt"][0]["role"] == "user" and "<answer>" in r["prompt"][0]["content"]
-    assert r["reward_model"]["style"] == "rule"
-    test_ids = {json.loads(x["extra_info"]["question"])["id"] for x in pq.read_table(out / "test.parquet").to_pylist()}
-    assert not test_ids & {json.loads(x["extra_info"]["question"])["id"] for x in rows}
-
-    reward = _import_by_path(out / "reward.py")
-    gold = [f"<answer>{x['reward_model']['ground_truth']}</answer>" for x in rows]
-    scores = [reward.compute_score(x["data_source"], g, x["reward_model"]["ground_truth"], x["extra_info"])
-              for x, g in zip(rows, gold)]
-    assert scores == [1.0] * 12
-    # the gold answer of another question is wrong for this one (different numbers)
-    assert reward.compute_score(r["data_source"], gold[1], "", r["extra_info"]) == 0.0
-    batch = reward.compute_score_batch(data_sources=[x["data_source"] for x in rows], solution_strs=gold[::-1],
-                                       ground_truths=[""] * 12, extra_infos=[x["extra_info"] for x in rows])
-    assert batch[:6] != [1.0] * 6 or batch == [1.0] * 12  # reversed pairing mismatches (unless all equal)
-    assert sum(batch) < 12
-    with pytest.raises(ValueError, match="extra_info"):
-        reward.compute_score("s", gold[0], "", None)
-
-    script = (out / "run_grpo.sh").read_text()
-    for setting in ("algorithm.adv_estimator=grpo", "actor_rollout_ref.rollout.n=16", "data.train_batch_size=256",
-                    "data.max_prompt_length=512", "data.max_response_length=4096", "actor.optim.lr=1e-6",
-                    "actor.use_kl_loss=True", "actor.kl_loss_coef=0.001", "custom_reward_function.path="):
-        assert setting in script
-
-
 def test_llamafactory_export_is_sharegpt_with_published_sft_yaml(tmp_path):
     import yaml
 

@@ -12,8 +12,11 @@ export_app = typer.Typer(help="Export data and configs for verl, LLaMA-Factory a
 def verl_cmd(
     task: str = typer.Option(..., "--task", help="Task name or module:Class."),
     param: list[str] = typer.Option(None, "--param", help="Task parameter NAME=VALUE (repeatable)."),
-    n: int = typer.Option(1000, "-n", "--n", help="Training questions."),
+    n: int = typer.Option(None, "-n", "--n", help="Training questions (default 10240: 40 steps of 256)."),
     n_test: int = typer.Option(None, "--n-test", help="Test questions (default n/10)."),
+    train_batch_size: int = typer.Option(None, "--train-batch-size",
+                                         help="Prompts per GRPO step, data.train_batch_size (published 256)."),
+    epochs: int = typer.Option(None, "--epochs", help="trainer.total_epochs (default 1)."),
     seed: int = typer.Option(0, "--seed"),
     model: str = typer.Option(None, "--model", help="Default MODEL in run_grpo.sh."),
     out: str = typer.Option(..., "--out", help="Output folder."),
@@ -25,11 +28,13 @@ def verl_cmd(
     from skillfactory.config import validate
     from skillfactory.training.export.verl import VerlExportConfig, export_verl
 
-    cfg = validate(VerlExportConfig, _given(task=task, params=_params(param), n=n, n_test=n_test, seed=seed,
+    cfg = validate(VerlExportConfig, _given(task=task, params=_params(param), n=n, n_test=n_test,
+                                            train_batch_size=train_batch_size, epochs=epochs, seed=seed,
                                             model=model, out=out), "export verl")
     s = export_verl(cfg)
-    Console().print(f"[bold green]verl export[/]: {s['train']} train + {s['test']} test questions -> {out} "
-                    f"(launch: bash {out}/run_grpo.sh)", highlight=False)
+    Console().print(f"[bold green]verl export[/]: {s['train']} train + {s['test']} test questions -> {out}; "
+                    f"{s['steps']} GRPO steps ({s['train']} rows // batch {s['train_batch_size']} x {s['epochs']} "
+                    f"epoch(s)) (launch: bash {out}/run_grpo.sh)", highlight=False, soft_wrap=True)
 
 
 @export_app.command("llamafactory")

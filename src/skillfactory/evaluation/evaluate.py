@@ -32,7 +32,7 @@ from skillfactory.evaluation.budget_forcing import BudgetForcingConfig, budget_f
 from skillfactory.evaluation.metrics import accuracy_summary, default_ks, mean_pass_at_k
 from skillfactory.evaluation.scoring import EvalSample, score, task_of
 from skillfactory.evaluation.skills import aggregate_usage
-from skillfactory.evaluation.suite import ResolvedEntry, Suite, load_suite
+from skillfactory.evaluation.suite import ResolvedEntry, Suite, cap_warning, load_suite
 from skillfactory.generation.base import Backend, GenerationRequest, SamplingParams
 from skillfactory.prompting import VARIANTS
 from skillfactory.records import JsonlAppender, Question, atomic_write_text, iter_jsonl, write_jsonl
@@ -154,6 +154,9 @@ def evaluate(cfg: EvalConfig, backend: Backend | None = None) -> dict[str, Any]:
     plan = _plan(cfg, suite, questions, bf_entries, done)
     total = sum(len(units) for _, _, _, units in plan)
     console = Console(stderr=True)
+    warning = cap_warning(suite, cfg.model)  # a cap below the training cap cuts multi-attempt answers
+    if warning:
+        console.print(f"[yellow]warning[/]: {escape(warning)}")
     with Progress(TextColumn("[bold]eval[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as progress:
         bar = progress.add_task(cfg.label, total=total)

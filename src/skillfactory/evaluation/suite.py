@@ -12,10 +12,17 @@ A suite is YAML: either a list of entries or a mapping ``{name: ..., entries: [.
 The packaged suites live in ``skillfactory/suites/*.yaml`` and are named without the extension (``default``,
 ``quick``). Everything is validated at load: an unknown task, an unknown parameter or field is a one-line
 error naming the suite, the entry and the valid choices, before any model is loaded.
+
+Eval's ``max_new_tokens`` should be >= the training cap (GRPO's ``max_completion_length``; published 4096):
+a SkillFactory answer holds several attempts and ends with the final ``<answer>``, so one cut shorter than
+training allowed scores 0 for lack of an answer, not for a wrong one. The ``default`` suite uses 4096, the
+``quick`` one 256 (>= the toy preset's 128); ``cap_warning`` flags a suite that is shorter than the GRPO run
+that trained the model.
 """
 
 from __future__ import annotations
 
+import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -181,6 +188,37 @@ def _resolve(where: str, raw: list[SuiteEntry]) -> list[ResolvedEntry]:
     return out
 
 
+def training_cap(model: str | Path) -> int | None:
+    """GRPO's ``max_completion_length`` for a model our GRPO stage trained (``OUT`` or ``OUT/final``), else None.
+
+    Read from the run folder's ``manifest.json`` (stage ``grpo``) and resolved ``config.yaml``; any other
+    model (a base model, an SFT model, a served name) has no known cap.
+    """
+    path = Path(model)
+    if not path.is_dir():
+        return None
+    for folder in (path, path.parent):
+        manifest, config = folder / "manifest.json", folder / "config.yaml"
+        if manifest.is_file() and config.is_file():
+            try:
+                stage = json.loads(manifest.read_text()).get("stage")
+                cap = (yaml.safe_load(config.read_text()) or {}).get("max_completion_length")
+            except (OSError, ValueError, AttributeError, yaml.YAMLError):
+                return None
+            return cap if stage == "grpo" and isinstance(cap, int) else None
+    return None
+
+
+def cap_warning(suite: Suite, model: str | Path) -> str | None:
+    """One line naming the entries whose ``max_new_tokens`` is below the cap GRPO trained ``model`` with."""
+    cap = training_cap(model)
+    short = [e.label for e in suite.entries if cap is not None and e.max_new_tokens < cap]
+    if not short:
+        return None
+    return (f"suite {suite.name!r}: {len(short)} entries cap answers below the {cap} tokens GRPO trained {model} "
+            f"with ({', '.join(short)}); answers cut there lose their final <answer>: raise max_new_tokens to >= {cap}")
+
+
 def _as_number(v: Any) -> float | str:
     if isinstance(v, bool):
         return str(v)
@@ -192,4 +230,5 @@ def _as_number(v: Any) -> float | str:
         return str(v)
 
 
-__all__ = ["ResolvedEntry", "Suite", "SuiteEntry", "SuiteError", "load_suite", "packaged_suites"]
+__all__ = ["ResolvedEntry", "Suite", "SuiteEntry", "SuiteError", "cap_warning", "load_suite", "packaged_suites",
+           "training_cap"]
