@@ -1,9 +1,12 @@
-"""Multiplication: exact product, strict integer format."""
+"""Multiplication: exact product, strict integer format, the question restated only as itself."""
 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from skillfactory.records import Question
 from skillfactory.tasks import TaskParamError, get_task
 from skillfactory.tasks.multiplication import parse_integer
 
@@ -60,3 +63,54 @@ def test_commuted_question_lands_in_one_split():
 def test_bad_params(params):
     with pytest.raises(TaskParamError, match=next(iter(params))):
         get_task("multiplication", **params)
+
+
+# ---- answers as instruct models write them (issue 15 item 13) ------------------------------------------------
+def _mq(a: int, b: int):
+    task = get_task("multiplication", digits=len(str(a)), digits_b=len(str(b)))
+    return task, Question(id="x", task="multiplication", params=task.params.model_dump(), fields={"a": a, "b": b},
+                          gold=str(a * b))
+
+
+@pytest.mark.parametrize("text", [
+    "466 x 381 = 177546", "\\boxed{177546}", "**177546**", "$177546$", "177546.", "$\\boxed{177546}$",
+    "**\\boxed{177,546}**", "466 \\times 381 = 177546", "381 \\cdot 466 = 177546", "466 × 381 = 177 546",
+    "466*381=177546", "466 X 381 = \\boxed{177546}", "$466 \\times 381 = 177546$.", "\\(466 \\times 381 = 177546\\)",
+])
+def test_accepts_dressed_answers(text):
+    task, q = _mq(466, 381)
+    assert task.check(q, f"<answer>{text}</answer>").correct, task.check(q, f"<answer>{text}</answer>")
+
+
+@pytest.mark.parametrize("text,reason", [
+    ("177546 or 177547", "unparseable"), ("\\boxed{177547}", "wrong_value"), ("466 x 380 = 177546", "wrong_factors"),
+    ("466 x 381 = 177547", "wrong_value"), ("$177546", "unparseable"), ("177546$", "unparseable"),
+    ("9" * 60, "too_long"), ("466 ** 381 = 177546", "unparseable"), ("__import__('os')", "unparseable"),
+    ("466 x 381 x 1 = 177546", "unparseable"), ("177546 = 466 x 381", "unparseable"), ("= 177546", "unparseable"),
+    ("466 x 381 = 177546 = 177546", "unparseable"), ("233 x 762 = 177546", "wrong_factors"),
+    ("466 + 381 = 177546", "unparseable"), ("466 x 381 = 177546 apples", "unparseable"),
+    ("**177546** or **1**", "unparseable"),
+    ("-466 x -381 = 177546", "wrong_factors"), ("466 x 381 =", "unparseable"), ("177546..", "unparseable"),
+])
+def test_rejects_dressed_wrong_answers(text, reason):
+    task, q = _mq(466, 381)
+    res = task.check(q, f"<answer>{text}</answer>")
+    assert not res.correct and res.reason == reason, res
+
+
+_TIMES = ["x", "X", "*", "×", "\\times", "\\cdot", "·"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 10**9 - 1), st.integers(1, 10**9 - 1), st.sampled_from(_TIMES), st.booleans(), st.booleans())
+def test_restated_question_is_accepted_only_with_its_own_factors(a, b, op, swap, grouped):
+    task, q = _mq(a, b)
+    x, y = (b, a) if swap else (a, b)
+    product = f"{a * b:,}" if grouped else str(a * b)
+    assert task.check(q, f"<answer>{x} {op} {y} = {product}</answer>").correct
+    assert task.check(q, f"<answer>{x}{op}{y}={product}</answer>").correct
+    assert task.check(q, f"<answer>{x} {op} {y} = {a * b + 1}</answer>").reason == "wrong_value"
+    # another pair of factors, even one with the same product, is not this question restated
+    for c, d in [(a + 1, b), (a, b - 1), (a * b, 1), (1, a * b)]:
+        if sorted((c, d)) != sorted((a, b)):
+            assert task.check(q, f"<answer>{c} {op} {d} = {c * d}</answer>").reason == "wrong_factors"

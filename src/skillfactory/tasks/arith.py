@@ -136,7 +136,13 @@ def _to_rpn(toks: list[str], i: int, allow_neg: bool, operators: str) -> tuple[R
     expect_operand = True
     while i < n:
         tok = toks[i]
-        if expect_operand:
+        if type(tok) is Num:  # a value read as one operand (an earlier step's result; see tasks.steps)
+            if not expect_operand:
+                raise ArithError("unparseable", f"unexpected {tok.text!r} after the expression")
+            out.append(tok)
+            nums.append(tok)
+            expect_operand = False
+        elif expect_operand:
             if "0" <= tok[0] <= "9":
                 num = Num(Fraction(tok) if "." in tok else int(tok), tok)
                 out.append(num)
@@ -183,6 +189,30 @@ def _to_rpn(toks: list[str], i: int, allow_neg: bool, operators: str) -> tuple[R
             raise ArithError("unparseable", "unbalanced parentheses")
         out.append(top)
     return out, nums, i
+
+
+def split_statement(text: str) -> tuple[list, list | None]:
+    """Tokens of ``expr`` or ``expr = expr``: (lhs tokens, rhs tokens or None). More than one "=" is unparseable."""
+    tokens = tokenize(text)
+    if not tokens:
+        raise ArithError("unparseable", "empty expression")
+    if "=" not in tokens:
+        return tokens, None
+    i = tokens.index("=")
+    if "=" in tokens[i + 1:]:
+        raise ArithError("unparseable", "unexpected '=' after the expression")
+    return tokens[:i], tokens[i + 1:]
+
+
+def compile_tokens(tokens: list, *, allow_neg: bool = True, operators: str = "+-*/") -> tuple[RPN, list[Num]]:
+    """One expression's tokens (strings from :func:`tokenize`, or :class:`Num` items read as one operand each)
+    -> (reverse Polish, literals in order)."""
+    if not tokens:
+        raise ArithError("unparseable", "empty expression")
+    rpn, nums, i = _to_rpn(tokens, 0, allow_neg, operators)
+    if i < len(tokens):
+        raise ArithError("unparseable", "unexpected '='")
+    return rpn, nums
 
 
 def compile_statement(text: str, *, allow_neg: bool = True, operators: str = "+-*/") -> tuple[RPN, list[Num], RPN | None]:
@@ -340,6 +370,6 @@ def format_value(v: Value) -> str:
 
 __all__ = [
     "MAX_EXPR_CHARS", "RPN", "ArithError", "BinOp", "Neg", "Node", "Num", "Statement", "Value", "apply_op",
-    "compile_statement", "eval_rpn", "evaluate", "format_expr", "format_value", "literals", "parse_expression",
-    "parse_statement", "tokenize",
+    "compile_statement", "compile_tokens", "eval_rpn", "evaluate", "format_expr", "format_value", "literals",
+    "parse_expression", "parse_statement", "split_statement", "tokenize",
 ]

@@ -2,7 +2,9 @@
 
 A task is one file: a ``Params`` model (its knobs, validated), ``make_question`` (fields + gold for one item),
 ``statement`` (the task text), and ``check_answer`` (exact verification of an extracted answer, saying why it
-is wrong). Everything else - splits, prompt variants, answer extraction - is shared here.
+is wrong). Everything else - splits, prompt variants, answer extraction, and peeling presentation off the
+answer (``**x**``, ``$\\boxed{x}$``, a trailing period; see ``tasks.normalize``) - is shared here, so
+``check_answer`` sees the bare answer.
 
 Determinism and splits: item *i* of ``generate(n, seed, split)`` is drawn from ``Random(f"{seed}/{split}/{i}/{k}")``
 (k = retry), so any item can be rebuilt alone. Train and test never share a question *by construction*: a
@@ -24,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from skillfactory.errors import SkillFactoryError
 from skillfactory.prompting import VARIANTS, variant_prompt
 from skillfactory.records import Question
+from skillfactory.tasks.normalize import normalize_answer
 
 #: Split shares, by hash of the canonical question key. "train" gets the rest.
 SPLIT_BUCKETS: dict[str, tuple[int, int]] = {"train": (0, 80), "test": (80, 100)}
@@ -121,7 +124,14 @@ class Task(ABC):
 
     @abstractmethod
     def check_answer(self, question: Question, answer: str) -> CheckResult:
-        """Exactly verify an extracted answer. Must never raise on any string, nor run it as code."""
+        """Exactly verify an extracted, normalised answer. Must never raise on any string, nor run it as code."""
+
+    def normalize(self, question: Question, answer: str) -> str:
+        """The answer as ``check_answer`` sees it: presentation wrappers removed (``tasks.normalize``).
+
+        Override only for a task whose answers legitimately look like a wrapper (see ``reasoning_gym``).
+        """
+        return normalize_answer(answer)
 
     def canonical_key(self, fields: dict[str, Any]) -> str:
         """A string that is equal for questions that are the same question (used for split assignment)."""
@@ -185,7 +195,7 @@ class Task(ABC):
         if len(answer) > MAX_ANSWER_CHARS:
             return CheckResult.wrong("too_long", f"answer longer than {MAX_ANSWER_CHARS} characters")
         try:
-            return self.check_answer(question, answer)
+            return self.check_answer(question, self.normalize(question, answer))
         except (ValueError, ArithmeticError, OverflowError, RecursionError) as e:  # a verifier bug must not stop a run
             return CheckResult.wrong("unparseable", f"{type(e).__name__}: {e}")
 

@@ -6,11 +6,16 @@ intermediate results, exact divisions only, as in the classic game) and takes it
 tree is the reference solution (``gold``). ``solve`` is an exhaustive exact solver over the rationals for
 anyone who needs to know whether an arbitrary (numbers, target) pair is solvable.
 
-Accepted answers (inside ``<answer>``):
+Accepted answers (inside ``<answer>``, after ``Task.check`` peels ``**..**``, ``$..$``, ``\\(..\\)``,
+``\\boxed{..}``, a trailing period; see ``tasks.normalize``):
 
-* one expression, optionally followed by ``= target``: ``(55 - 36) * 19 - 251`` / ``55 + 36 + 19 = 110``;
+* one expression, optionally followed by ``= target``: ``(55 - 36) * 19 - 251`` / ``55 + 36 + 19 = 110``
+  (``x × · \\times \\cdot`` mean ``*``, ``÷ \\div`` mean ``/``; see ``tasks.arith``);
 * steps, one per line (or separated by ``;`` / ``,``), each ``[Step k:] expr = result``, where an operand is a
   given number or the result of an earlier step: ``Step 1: 55 + 36 = 91`` / ``Step 2: 91 + 19 = 110``.
+  Results may be negative or fractional and are then written as values: ``Step 1: 15 - 22 = -7`` /
+  ``Step 2: 57 - (-7) = 64``, or ``3 / 4 = 3/4`` (or ``= 0.75``) / ``8 * 3/4 = 6``. A step answer verifies
+  exactly when its expression form does (see ``tasks.steps``).
 
 Verification reasons (``CheckResult.reason``):
 
@@ -23,7 +28,7 @@ bad_operator        an operator not in the task's ``operators``, exponentiation 
 too_deep            parentheses nested deeper than the cap
 too_large           a literal or an intermediate value beyond the size caps
 wrong_numbers       a number that is not among the given numbers (nor an earlier step's result)
-reused_number       a given number used more often than it was given
+reused_number       a given number used more often than it was given, or an earlier result used twice
 unused_number       (use_all) a given number left unused
 division_by_zero    a division by zero anywhere
 bad_step            a stated equality that is false (``3 + 5 = 9``), or a step without ``= result``
@@ -45,13 +50,13 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from skillfactory.records import Question
-from skillfactory.tasks.arith import (
-    MAX_EXPR_CHARS, ArithError, BinOp, Node, Num, Value, compile_statement, eval_rpn, format_expr,
-)
+from skillfactory.tasks.arith import MAX_EXPR_CHARS, BinOp, Node, Num, Value, format_expr
 from skillfactory.tasks.base import CheckResult, Task, TaskParams
+from skillfactory.tasks.normalize import normalize_answer
+from skillfactory.tasks.steps import verify_steps
 
 MAX_STEPS = 20  # more statements than this in one answer is "too_long"
-_SPLIT = re.compile(r"(?i)\bstep\s*\d+\s*[:.)]|[\n;,]")
+_SPLIT = re.compile(r"(?i)(?:\*\*)?\bstep\s*\d+\s*[:.)](?:\*\*)?|[\n;,]")  # "**Step 1:**" too
 _MULTI = re.compile(r"[\n;,]|step", re.IGNORECASE)
 _ALL_OPS = "+-*/"
 
@@ -93,8 +98,9 @@ class CountdownFields(BaseModel):
 
 # ---- verification ------------------------------------------------------------------------------------------
 def split_statements(answer: str) -> list[str]:
-    """Split an answer into statements on newlines, ``;``, ``,`` and ``Step k:`` markers (trailing dots dropped)."""
-    return [p for p in (piece.strip().rstrip(".").strip() for piece in _SPLIT.split(answer)) if p]
+    """Split an answer into statements on newlines, ``;``, ``,`` and ``Step k:`` markers, each one normalised
+    (trailing dots, ``$..$``, ``**..**`` dropped: models dress up each step, not just the whole answer)."""
+    return [p for p in (normalize_answer(piece.strip().rstrip(".")) for piece in _SPLIT.split(answer)) if p]
 
 
 def check_countdown(
@@ -116,50 +122,7 @@ def check_countdown(
         return CheckResult.wrong("unparseable", "empty answer")
     if len(pieces) > MAX_STEPS:
         return CheckResult.wrong("too_long", f"more than {MAX_STEPS} steps")
-    try:
-        statements = [compile_statement(p, allow_neg="-" in operators, operators=operators) for p in pieces]
-        given = set(numbers)
-        left: dict[Value, int] = {}  # given numbers not used yet
-        for n in numbers:
-            left[n] = left.get(n, 0) + 1
-        results: dict[Value, int] = {}  # results of earlier steps not used yet
-        produced: set[Value] = set()
-        value: Value = 0
-        last = len(statements)
-        for k, (lhs, lhs_numbers, rhs) in enumerate(statements, start=1):
-            for lit in lhs_numbers:
-                v = lit.value
-                # An earlier result is preferred over a given number of the same value: results become
-                # available later than given numbers, so using them first never loses a valid reading.
-                if results.get(v, 0) > 0:
-                    results[v] -= 1
-                elif left.get(v, 0) > 0:
-                    left[v] -= 1
-                elif v in given or v in produced:
-                    return CheckResult.wrong("reused_number", f"{lit.text} is used more often than available")
-                else:
-                    return CheckResult.wrong("wrong_numbers", f"{lit.text} is not one of {numbers}")
-            value = eval_rpn(lhs)
-            if rhs is not None:
-                stated = eval_rpn(rhs)
-                if stated != value:
-                    return CheckResult.wrong("bad_step", f"statement {k} is false: {pieces[k - 1]!r}")
-            elif k < last:
-                return CheckResult.wrong("bad_step", f"step {k} has no '= result': {pieces[k - 1]!r}")
-            if k < last:
-                results[value] = results.get(value, 0) + 1
-                produced.add(value)
-    except ArithError as e:
-        return CheckResult.wrong(e.reason, e.detail)
-    if value != target:
-        return CheckResult.wrong("wrong_value", f"the answer equals {value}, not {target}")
-    if use_all and any(left.values()):
-        missing = sorted(v for v, c in left.items() for _ in range(c))
-        return CheckResult.wrong("unused_number", f"numbers not used: {missing}")
-    if any(results.values()):
-        unused = sorted(v for v, c in results.items() for _ in range(c))
-        return CheckResult.wrong("unused_result", f"step results never used: {unused}")
-    return CheckResult.ok()
+    return verify_steps(numbers, target, pieces, operators, use_all)
 
 
 # ---- solving and generation --------------------------------------------------------------------------------

@@ -16,6 +16,11 @@ rebuild it; a question is kept only if its gold answer scores >= ``threshold`` a
 Correct iff ``dataset.score_answer(answer=extracted, entry=entry) >= threshold`` (scores are not binary:
 countdown gives 0.05 for a well-formed wrong answer).
 
+Presentation (``**x**``, ``$\\boxed{x}$``, a trailing period) is peeled off the answer before screening and
+scoring, as for every task (``tasks.normalize``), except where the question's own gold answer would be changed
+by that (a sentence that ends in a period, say): there those characters are content, and the answer is scored as
+written.
+
 Security: several scorers evaluate the answer (``eval``, sympy ``parse_expr``; see ``tasks.sandbox``).
 Before any scorer sees it, :func:`screen_answer` rejects: answers over ``max_answer_chars``; control
 characters; ``__``, backslashes, backticks, ``<<``/``>>``, the words lambda/import/exec/eval; any call ``name(`` or
@@ -40,6 +45,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from skillfactory.records import Question
 from skillfactory.tasks.base import CheckResult, Task, TaskParams
+from skillfactory.tasks.normalize import normalize_answer
 
 INDEX_SPACE = 2**31  # item indices j are drawn from [0, INDEX_SPACE)
 MATH_FUNCS = frozenset({"sin", "cos", "tan", "exp", "log", "ln", "sqrt", "asin", "acos", "atan", "sinh", "cosh",
@@ -182,6 +188,11 @@ class ReasoningGym(Task):
 
     def statement(self, question: Question) -> str:
         return str(question.fields["question"])
+
+    def normalize(self, question: Question, answer: str) -> str:
+        """Peel presentation off the answer unless the dataset's gold itself would be altered by that."""
+        gold = str(self.entry(question).get("answer") or question.gold)
+        return normalize_answer(answer) if normalize_answer(gold) == gold else answer
 
     def _score(self, answer: str, entry: dict[str, Any], gold: str) -> float | str:
         why = screen_answer(answer, gold, self.params.max_answer_chars)

@@ -69,10 +69,14 @@ def is_word(text: str) -> bool:
 
 
 def normalize_word_answer(answer: str, max_len: int = 40) -> str | None:
-    """The single lowercase word an answer holds (quotes, a trailing period and case forgiven), or None."""
+    """The single lowercase word an answer holds (quotes, a trailing period or ! and case forgiven), or None.
+
+    Markdown and LaTeX wrappers (``**garden**``, ``\\boxed{garden}``) are peeled by ``tasks.normalize`` for
+    every task before this; only balanced ones, so ``**garden`` is not a word.
+    """
     text = answer[: 4 * max_len]
     for _ in range(3):  # peel e.g. ' "Garden". ' -> Garden
-        text = text.strip().strip("\"'`*").rstrip(".!")
+        text = text.strip().strip("\"'").rstrip(".!")
     text = text.lower()
     if len(text) > max_len or not _ALPHA.fullmatch(text):
         return None
