@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-traces_app = typer.Typer(help="Build silver traces (SPEC 2.3-2.4) and look at them.", no_args_is_help=True)
+traces_app = typer.Typer(help="Build silver traces (attempts + their checks, rearranged into one answer) and look at them.", no_args_is_help=True)
 
 
 def parse_formats(text: str) -> list[str] | dict[str, float]:
