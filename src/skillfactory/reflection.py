@@ -24,7 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from skillfactory.artifacts import write_config, write_manifest
 from skillfactory.generation.base import Backend, GenerationRequest, SamplingParams
-from skillfactory.generation.runner import Unit, run_units
+from skillfactory.generation.runner import ExecutorConfig, Unit, backend_factory, open_executor, run_units
+from skillfactory.locking import locks_folder
 from skillfactory.prompting import parse_verdict, reflection_prompt
 from skillfactory.records import JsonlAppender, Reflection, Sample, atomic_write_text, iter_jsonl, read_jsonl
 from skillfactory.sampling import StageError, check_resume_config
@@ -51,6 +52,7 @@ class ReflectConfig(BaseModel):
     # (every format needs a correct attempt, SPEC 2.4), so their reflections would serve the verdict
     # diagnostics only; on a weak model that is most of the compute.
     solved_only: bool = False
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)  # local | ray replicas; same output either way
     out: str
 
     def sampling_params(self) -> SamplingParams:
@@ -77,6 +79,7 @@ def resolve_model(cfg: ReflectConfig) -> ReflectConfig:
     return cfg.model_copy(update={"model": model, "backend": backend, "backend_options": options})
 
 
+@locks_folder("reflect")
 def reflect(cfg: ReflectConfig, backend: Backend | None = None, *, quiet: bool = False) -> dict[str, Any]:
     """Run (or resume) the reflection stage; returns the summary also written to ``OUT/summary.json``."""
     if not Path(cfg.samples).exists():
@@ -102,12 +105,10 @@ def reflect(cfg: ReflectConfig, backend: Backend | None = None, *, quiet: bool =
     done = {(r.sample_id, r.index) for r in iter_jsonl(path, Reflection)} if path.exists() else set()
     params = cfg.sampling_params()
     if len(done) < len(units) * params.n:
-        if backend is None:
-            from skillfactory.generation import get_backend
-
-            backend = get_backend(cfg.backend, cfg.model, **cfg.backend_options)
-        with JsonlAppender(path) as w:
-            for unit, index, comp in run_units(backend, units, params, done, cfg.chunk_size,
+        factory = backend_factory(cfg.backend, cfg.model, cfg.backend_options)
+        with open_executor(cfg.executor, factory, cfg.backend, cfg.backend_options, backend_object=backend) as ex, \
+                JsonlAppender(path) as w:
+            for unit, index, comp in run_units(ex, units, params, done, cfg.chunk_size,
                                                label="reflecting", quiet=quiet):
                 s: Sample = unit.payload
                 verdict = parse_verdict(comp.text) if comp.finish_reason != "skipped" else None

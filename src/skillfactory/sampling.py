@@ -25,7 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from skillfactory.artifacts import write_config, write_manifest
 from skillfactory.errors import SkillFactoryError
 from skillfactory.generation.base import Backend, GenerationRequest, SamplingParams
-from skillfactory.generation.runner import Unit, run_units
+from skillfactory.generation.runner import ExecutorConfig, Unit, backend_factory, open_executor, run_units
+from skillfactory.locking import locks_folder
 from skillfactory.prompting import VARIANTS
 from skillfactory.records import JsonlAppender, Question, Sample, atomic_write_text, iter_jsonl, read_jsonl, write_jsonl
 from skillfactory.tasks import Task, get_task, task_for
@@ -56,6 +57,7 @@ class SampleConfig(BaseModel):
     max_new_tokens: int = Field(512, ge=1)
     stop: list[str] = Field(default_factory=list)  # extra stop strings (EOS always stops)
     chunk_size: int = Field(512, ge=1)  # completions generated (and written) per chunk; part of the resume contract
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)  # local | ray replicas; same output either way
     out: str
 
     @field_validator("variants")
@@ -105,6 +107,7 @@ def _load_questions(cfg: SampleConfig, out: Path, questions: Sequence[Question] 
     return qs
 
 
+@locks_folder("sample")
 def sample(cfg: SampleConfig, questions: Sequence[Question] | None = None, backend: Backend | None = None,
            *, quiet: bool = False) -> dict[str, Any]:
     """Run (or resume) the sampling stage; returns the summary also written to ``OUT/summary.json``."""
@@ -126,12 +129,10 @@ def sample(cfg: SampleConfig, questions: Sequence[Question] | None = None, backe
     done_atoms = {((qid, v), i) for qid, v, i in done}
     params = cfg.sampling_params()
     if len(done_atoms) < len(units) * params.n:
-        if backend is None:
-            from skillfactory.generation import get_backend
-
-            backend = get_backend(cfg.backend, cfg.model, **cfg.backend_options)
-        with JsonlAppender(samples_path) as w:
-            for unit, index, comp in run_units(backend, units, params, done_atoms, cfg.chunk_size,
+        factory = backend_factory(cfg.backend, cfg.model, cfg.backend_options)
+        with open_executor(cfg.executor, factory, cfg.backend, cfg.backend_options, backend_object=backend) as ex, \
+                JsonlAppender(samples_path) as w:
+            for unit, index, comp in run_units(ex, units, params, done_atoms, cfg.chunk_size,
                                                label="sampling", quiet=quiet):
                 q, task, prompt = unit.payload
                 w.write(_to_sample(q, unit.key[1], index, prompt, comp, task))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,31 +17,29 @@ import pytest
 from rich.console import Console
 
 from skillfactory.pipeline import build_plan, load_recipe, run_recipe
-from skillfactory.pipeline.runner import DONE, stage_status
+from skillfactory.pipeline.runner import DONE, output_of, stage_status
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "smoke.yaml"
 LABELS = ("base", "rl_only", "skillfactory", "sft_only")
 # files whose bytes must not depend on whether the run was interrupted (paths and timings live elsewhere)
 SAME_BYTES = ("sample/samples.jsonl", "reflect/reflections.jsonl", "traces-skillfactory/traces.jsonl")
 TRAIN_LOGS = ("grpo-rl_only", "sft-skillfactory", "grpo-skillfactory")
+CONSOLE = "console.txt"  # what the fixture's run printed
 
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
-    """One uninterrupted smoke run: (run root, cache dir)."""
+    """One uninterrupted smoke run as a person runs it, ``python -m skillfactory run`` in a fresh process, its
+    console (stdout and stderr) kept in ``console.txt`` beside the run: (run root, cache dir, stage outputs)."""
     base = tmp_path_factory.mktemp("smoke")
-    cache = base / "cache"
-    old = os.environ.get("SKILLFACTORY_CACHE")
-    os.environ["SKILLFACTORY_CACHE"] = str(cache)
-    try:
-        console = Console(file=open(base / "log.txt", "w"), width=120)
-        outputs = run_recipe(RECIPE, overrides={"out": str(base / "run")}, console=console)
-    finally:
-        if old is None:
-            os.environ.pop("SKILLFACTORY_CACHE", None)
-        else:
-            os.environ["SKILLFACTORY_CACHE"] = old
-    return base / "run", cache, outputs
+    cache, run = base / "cache", base / "run"
+    cmd = [sys.executable, "-m", "skillfactory", "run", str(RECIPE), "--set", f"out={run}"]
+    with (base / CONSOLE).open("w") as fh:
+        proc = subprocess.run(cmd, env={**os.environ, "SKILLFACTORY_CACHE": str(cache)}, stdout=fh,
+                              stderr=subprocess.STDOUT, timeout=1500, check=False)
+    assert proc.returncode == 0, (base / CONSOLE).read_text()[-3000:]
+    outputs = {s.name: output_of(s) for s in build_plan(load_recipe(RECIPE, {"out": str(run)}))}
+    return run, cache, outputs
 
 
 def _scores(root: Path, label: str) -> dict:
@@ -71,6 +70,28 @@ def test_smoke_recipe_end_to_end_then_cached(smoke_run, monkeypatch):
     assert {stage_status(s) for s in stages} == {"cached"}
     run_recipe(RECIPE, overrides=overrides, console=Console(file=open(os.devnull, "w")))
     assert {p: p.stat().st_mtime_ns for p in root.rglob(DONE)} == mtimes
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_smoke_console_shows_bars_and_summaries_and_the_logs_go_to_the_stage_folders(smoke_run):
+    """The console of a real run: per stage a bar and one summary line, no library chatter (raw metrics dicts,
+    tqdm bars of model loads, dataset maps and saves, warnings); those are in each stage folder's files."""
+    run_dir, _, _ = smoke_run
+    console = (run_dir.parent / CONSOLE).read_text()
+    for chatter in ("{'loss':", "'grad_norm'", "'learning_rate'", "'train_runtime'", "Loading weights", "Map:",
+                    "Dropping fully masked", "Writing model shards", "examples/s]", "it/s]", "Warning:"):
+        assert chatter not in console, f"{chatter!r} on the console:\n{console[-3000:]}"
+    assert "toy[micro] built in" in console
+    assert all("left" in line for line in console.splitlines() if line.startswith("pretraining "))
+    assert re.search(r"^sft: 4/4 steps in [0-9.]+ s, loss [0-9.]+ -> [0-9.]+$", console, re.M), console[-3000:]
+    assert len(re.findall(r"^grpo: 2/2 steps in [0-9.]+ s, reward [0-9.]+ -> [0-9.]+$", console, re.M)) == 2
+    root = run_dir / "s0"
+    for arm in TRAIN_LOGS:
+        log = (root / arm / "log.txt").read_text()
+        assert "Running training" in log, arm  # transformers' own account of the run
+        assert len(_train_log(root / arm)) == (4 if arm.startswith("sft") else 2), arm  # every step's metrics
+    assert (root / "sample" / "log.txt").exists() and (root / "eval-base" / "log.txt").exists()
 
 
 def _run_until(out: Path, env: dict, log: Path, kill_when=None, timeout: float = 900) -> bool:

@@ -4,6 +4,7 @@ the CLI: a loadable model at OUT/final, a per-step train log, resume, and one-li
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -84,6 +85,20 @@ def test_sft_cli_trains_saves_final_logs_steps_and_resumes(tmp_path, tiny_model_
     tok = AutoTokenizer.from_pretrained(out / "final")
     assert model.config.vocab_size == len(tok)
     assert tok.chat_template == AutoTokenizer.from_pretrained(tiny_model_dir).chat_template
+
+
+def test_training_shows_one_bar_and_a_summary_line_not_every_steps_metrics(tmp_path, tiny_model_dir, monkeypatch,
+                                                                           capfd):
+    traces, out = _traces(tmp_path / "traces.jsonl"), tmp_path / "sft"
+    assert _cli(monkeypatch, "sft", "--model", str(tiny_model_dir), "--traces", str(traces), "--out", str(out),
+                "--preset", "tiny", "--max-steps", "3", "--set", "per_device_batch_size=4",
+                "--set", "global_batch_size=4") == 0
+    stdout, stderr = capfd.readouterr()
+    console = stdout + stderr
+    for printed_by_transformers in ("{'loss':", "'grad_norm'", "'train_runtime'", "| 1/3 ["):
+        assert printed_by_transformers not in console, console[-3000:]
+    assert re.search(r"^sft: 3/3 steps in [0-9.]+ s, loss [0-9.]+ -> [0-9.]+$", stderr, re.M), stderr[-3000:]
+    assert [r["step"] for r in _rows(out / "train_log.jsonl")] == [1, 2, 3]  # the metrics are in the log
 
 
 def test_grpo_changes_the_weights_and_logs_rewards(tmp_path, tiny_model_dir, monkeypatch):

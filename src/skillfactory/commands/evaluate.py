@@ -32,6 +32,10 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(None, "--seed", help="Seed of the test questions and of sampling."),
         temperature: float = typer.Option(None, "--temperature"),
         batch_size: int = typer.Option(None, "--batch-size", help="Backend option: sequences in flight."),
+        executor: str = typer.Option(None, "--executor", help="local (this process) | ray (replicas on Ray)."),
+        replicas: int = typer.Option(None, "--replicas", help="Model replicas under --executor ray."),
+        ray_address: str = typer.Option(None, "--ray-address", help="Join a Ray cluster (auto, HOST:PORT); "
+                                        "default: start a local Ray."),
         budget_forcing: bool = typer.Option(None, "--budget-forcing/--no-budget-forcing"),
         budgets: str = typer.Option(None, "--budgets", help="Forced continuations, e.g. 0,1,2,4."),
         token_budgets: str = typer.Option(None, "--token-budgets", help="Thinking-token budgets, e.g. 256,512."),
@@ -41,6 +45,7 @@ def register(app: typer.Typer) -> None:
         overrides: list[str] = typer.Option(None, "--set", help="Config override KEY=VALUE (e.g. budget_forcing.samples=2)."),
     ) -> None:
         """Evaluate a model on a suite; writes OUT/results.json, OUT/samples.jsonl and budget-forcing curves."""
+        from skillfactory.commands.sample import executor_flags
         from skillfactory.config import deep_merge, load_yaml, parse_overrides, validate
         from skillfactory.evaluation.evaluate import EvalConfig, evaluate
 
@@ -52,6 +57,7 @@ def register(app: typer.Typer) -> None:
                 cli[key] = value
         if batch_size is not None:
             cli["backend_options"] = {"batch_size": batch_size}
+        executor_flags(cli, executor, replicas, ray_address)
         bf: dict[str, Any] = {}
         if budget_forcing is not None:
             bf["enabled"] = budget_forcing

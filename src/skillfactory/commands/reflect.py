@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from skillfactory.commands.sample import backend_flags, given
+from skillfactory.commands.sample import backend_flags, executor_flags, given
 from skillfactory.config import deep_merge, parse_overrides
 
 
@@ -25,6 +25,10 @@ def register(app: typer.Typer) -> None:
         temperature: float = typer.Option(None, "--temperature", help="0 = greedy."),
         max_new_tokens: int = typer.Option(None, "--max-new-tokens"),
         batch_size: int = typer.Option(None, "--batch-size", help="Sequences in flight (hf backend)."),
+        executor: str = typer.Option(None, "--executor", help="local (this process) | ray (replicas on Ray)."),
+        replicas: int = typer.Option(None, "--replicas", help="Model replicas under --executor ray."),
+        ray_address: str = typer.Option(None, "--ray-address", help="Join a Ray cluster (auto, HOST:PORT); "
+                                        "default: start a local Ray."),
         config: str = typer.Option(None, "--config", help="YAML file with ReflectConfig fields."),
         set_: list[str] = typer.Option(None, "--set", help="Override any field: --set top_p=0.95 (repeatable)."),
     ) -> None:
@@ -34,5 +38,5 @@ def register(app: typer.Typer) -> None:
 
         flags = given(samples=samples, model=model, per_sample=per_sample, seed=seed, out=out,
                       temperature=temperature, max_new_tokens=max_new_tokens)
-        flags = backend_flags(flags, backend, batch_size)
+        flags = executor_flags(backend_flags(flags, backend, batch_size), executor, replicas, ray_address)
         reflect(load_config(ReflectConfig, config, deep_merge(flags, parse_overrides(set_))))

@@ -26,6 +26,15 @@ def backend_flags(flags: dict[str, Any], backend: str | None, batch_size: int | 
     return flags
 
 
+def executor_flags(flags: dict[str, Any], executor: str | None, replicas: int | None,
+                   ray_address: str | None) -> dict[str, Any]:
+    """``--executor/--replicas/--ray-address`` as the config's ``executor:`` section (validated there)."""
+    section = given(name=executor, replicas=replicas, address=ray_address)
+    if section:
+        flags["executor"] = section
+    return flags
+
+
 def task_params(pairs: list[str] | None) -> dict[str, Any]:
     """Task parameters from repeated ``--param NAME=VALUE`` flags (one parser for every command)."""
     return parse_overrides(pairs)
@@ -48,6 +57,10 @@ def register(app: typer.Typer) -> None:
         temperature: float = typer.Option(None, "--temperature", help="0 = greedy."),
         max_new_tokens: int = typer.Option(None, "--max-new-tokens"),
         batch_size: int = typer.Option(None, "--batch-size", help="Sequences in flight (hf backend)."),
+        executor: str = typer.Option(None, "--executor", help="local (this process) | ray (replicas on Ray)."),
+        replicas: int = typer.Option(None, "--replicas", help="Model replicas under --executor ray."),
+        ray_address: str = typer.Option(None, "--ray-address", help="Join a Ray cluster (auto, HOST:PORT); "
+                                        "default: start a local Ray."),
         config: str = typer.Option(None, "--config", help="YAML file with SampleConfig fields."),
         set_: list[str] = typer.Option(None, "--set", help="Override any field: --set top_p=0.95 (repeatable)."),
     ) -> None:
@@ -59,5 +72,5 @@ def register(app: typer.Typer) -> None:
                       temperature=temperature, max_new_tokens=max_new_tokens)
         if param:
             flags["params"] = task_params(param)
-        flags = backend_flags(flags, backend, batch_size)
+        flags = executor_flags(backend_flags(flags, backend, batch_size), executor, replicas, ray_address)
         sample(load_config(SampleConfig, config, deep_merge(flags, parse_overrides(set_))))

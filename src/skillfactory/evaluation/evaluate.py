@@ -17,6 +17,7 @@ that change the samples (model, seed, temperature, ...) into the same folder is 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import logging
@@ -34,6 +35,8 @@ from skillfactory.evaluation.scoring import EvalSample, score, task_of
 from skillfactory.evaluation.skills import aggregate_usage
 from skillfactory.evaluation.suite import ResolvedEntry, Suite, cap_warning, load_suite
 from skillfactory.generation.base import Backend, GenerationRequest, SamplingParams
+from skillfactory.generation.runner import ExecutorConfig, open_executor
+from skillfactory.locking import locks_folder
 from skillfactory.prompting import VARIANTS
 from skillfactory.records import JsonlAppender, Question, atomic_write_text, iter_jsonl, write_jsonl
 from skillfactory.tasks import get_task
@@ -63,6 +66,7 @@ class EvalConfig(BaseModel):
     bootstrap_resamples: int = Field(2000, ge=100)
     batch_questions: int = Field(32, ge=1)  # questions per backend call; results are appended after each
     budget_forcing: BudgetForcingConfig = Field(default_factory=BudgetForcingConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)  # local | ray replicas; same samples either way
     out: str
 
 
@@ -116,23 +120,13 @@ def _check_fingerprint(out: Path, fp: dict[str, Any]) -> None:
 
 # ---- the stage --------------------------------------------------------------------------------------------------
 
-class _Lazy:
-    """The backend is built only when some work is left (a finished run never loads the model)."""
-
-    def __init__(self, cfg: EvalConfig, backend: Backend | None):
-        self.cfg, self._b = cfg, backend
-
-    def get(self) -> Backend:
-        if self._b is None:
-            self._b = make_backend(self.cfg)
-        return self._b
-
-
+@locks_folder("eval")
 def evaluate(cfg: EvalConfig, backend: Backend | None = None) -> dict[str, Any]:
     """Evaluate ``cfg.model`` on ``cfg.suite``; returns the results dict (also written to OUT/results.json)."""
     from rich.console import Console
     from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
 
     if cfg.variant not in VARIANTS:
         raise EvalError(f"variant {cfg.variant!r} is unknown; expected one of {', '.join(VARIANTS)}")
@@ -147,7 +141,6 @@ def evaluate(cfg: EvalConfig, backend: Backend | None = None) -> dict[str, Any]:
                  for e in suite.entries}
     all_q = {q.id: q for qs in questions.values() for q in qs}
     write_jsonl(out / "questions.jsonl", [all_q[k] for k in sorted(all_q)])
-    lazy = _Lazy(cfg, backend)
     plain_path, bf_path = out / "samples.jsonl", out / "budget_forcing.jsonl"
     done = _done_keys(plain_path) | _done_keys(bf_path)
 
@@ -158,17 +151,30 @@ def evaluate(cfg: EvalConfig, backend: Backend | None = None) -> dict[str, Any]:
     if warning:
         console.print(f"[yellow]warning[/]: {escape(warning)}")
     with Progress(TextColumn("[bold]eval[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True) as progress:
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True) as progress:
         bar = progress.add_task(cfg.label, total=total)
-        for entry, mode, budget, units in plan:
-            path = plain_path if mode == "plain" else bf_path
-            progress.update(bar, description=escape(f"{cfg.label} {entry.label} {mode}{'' if budget is None else budget}"))
-            for chunk in _chunks(units, cfg.batch_questions * entry.samples):
-                records = _run_chunk(cfg, lazy, entry, mode, budget, chunk)
-                with JsonlAppender(path) as w:
-                    for r in records:
-                        w.write(r)
-                progress.advance(bar, len(chunk))
+        # every chunk of the plan is one job; an executor with several replicas runs them side by side and
+        # yields them in plan order, so the files are written as one process writes them
+        jobs = [(cfg, entry, mode, budget, chunk) for entry, mode, budget, units in plan
+                for chunk in _chunks(units, cfg.batch_questions * entry.samples)]
+
+        def describe(k: int, extra: str = "") -> None:
+            if k < len(jobs):
+                _, entry, mode, budget, _ = jobs[k]
+                text = f"{cfg.label} {entry.label} {mode}{'' if budget is None else budget}"
+                progress.update(bar, description=escape(f"{text} ({extra})" if extra else text))
+
+        describe(0)
+        if jobs:
+            with open_executor(cfg.executor, functools.partial(make_backend, cfg), cfg.backend, cfg.backend_options,
+                               backend_object=backend) as ex:
+                for k, records in enumerate(ex.map(_chunk_job, jobs)):
+                    _, _, mode, _, chunk = jobs[k]
+                    with JsonlAppender(plain_path if mode == "plain" else bf_path) as w:
+                        for r in records:
+                            w.write(r)
+                    progress.advance(bar, len(chunk))
+                    describe(k + 1, ex.describe())
 
     plain = list(_read(plain_path))
     forced = list(_read(bf_path)) if bf_path.exists() else []
@@ -242,10 +248,15 @@ def _messages(cfg: EvalConfig, q: Question) -> tuple[str, list[dict[str, str]]]:
     return prompt, [{"role": "user", "content": prompt}]
 
 
-def _run_chunk(cfg: EvalConfig, lazy: _Lazy, entry: ResolvedEntry, mode: str, budget: int | None,
+def _chunk_job(backend: Backend, job: tuple, progress: Any = None) -> list[EvalSample]:
+    """One chunk of the plan, ``(cfg, entry, mode, budget, chunk)`` (module level, so a Ray replica can run it)."""
+    cfg, entry, mode, budget, chunk = job
+    return _run_chunk(cfg, backend, entry, mode, budget, chunk)
+
+
+def _run_chunk(cfg: EvalConfig, backend: Backend, entry: ResolvedEntry, mode: str, budget: int | None,
                chunk: list[Unit]) -> list[EvalSample]:
     temperature = cfg.temperature if entry.temperature is None else entry.temperature
-    backend = lazy.get()
     if mode == "plain":
         # one request per question, n = the entry's samples; keep only the indices still missing
         by_q: dict[str, list[int]] = {}

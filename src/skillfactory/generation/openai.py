@@ -12,7 +12,13 @@ Standard library only (urllib + a thread pool), so it adds no dependency. What i
   ``continue_final_message: true, add_generation_prompt: false`` (not part of the OpenAI API itself).
 - **Robustness**: retries with exponential backoff (honouring ``Retry-After``) on 429, 5xx and connection
   errors; other 4xx fail at once with the server's message; a rate limit in requests per second shared by all
-  threads; ``concurrency`` requests in flight.
+  threads; ``concurrency`` requests in flight per server.
+- **A fleet of servers** (``base_urls: [...]``, or ``base_url`` as a list): each request goes to the server with
+  the fewest requests in flight. A server that refuses a connection or times out is marked down and the request
+  moves to another at once (no retry is spent while one is up); a down server is tried again after ``backoff``
+  seconds, doubling per failure up to 30 s, and is back as soon as it answers. The seed travels with the
+  request, so which server answers does not change what a seed-honouring server generates; only when every
+  server is down does a request wait, and then it counts against ``max_retries``.
 - Stop strings are kept in the text (OpenAI servers drop the matched stop string; vLLM reports it as
   ``stop_reason`` and it is put back); ``top_k`` is sent only when set (a vLLM/SGLang extension).
 - ``count_tokens`` uses the local tokenizer when given, else a rough estimate (4 characters per token).
@@ -21,6 +27,7 @@ Standard library only (urllib + a thread pool), so it adds no dependency. What i
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import threading
@@ -35,6 +42,9 @@ from skillfactory.generation.base import Completion, GenerationRequest, Progress
 from skillfactory.generation.common import completion_seed, cut_at_stop, render_prompt
 
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+MAX_DOWN_SECONDS = 30.0  # longest wait before a down server is tried again
+
+log = logging.getLogger(__name__)
 
 
 class RateLimiter:
@@ -56,22 +66,75 @@ class RateLimiter:
             time.sleep(start - now)
 
 
+class ServerPool:
+    """The servers of a fleet: pick the least-loaded one that is up; mark one down (for ``backoff`` seconds,
+    doubling per consecutive failure) when it stops answering; wait for the first re-probe when all are down."""
+
+    def __init__(self, urls: Sequence[str], backoff: float):
+        self.urls = [u.rstrip("/") for u in urls]
+        self.backoff = backoff
+        self.in_flight = [0] * len(self.urls)
+        self.failures = [0] * len(self.urls)
+        self.down_until = [0.0] * len(self.urls)
+        self._turn = 0  # round-robin among equally loaded servers
+        self._lock = threading.Lock()
+
+    def acquire(self) -> int:
+        """A server to send one request to (blocks while every server is down)."""
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                up = [i for i in range(len(self.urls)) if self.down_until[i] <= now]
+                if up:
+                    self._turn += 1
+                    i = min(up, key=lambda k: (self.in_flight[k], (k - self._turn) % len(self.urls)))
+                    self.in_flight[i] += 1
+                    return i
+                wait = min(self.down_until) - now
+            time.sleep(max(wait, 0.001))
+
+    def release(self, i: int) -> None:
+        with self._lock:
+            self.in_flight[i] -= 1
+
+    def answered(self, i: int) -> None:
+        with self._lock:
+            if self.failures[i]:
+                log.warning("openai backend: %s answers again", self.urls[i])
+            self.failures[i], self.down_until[i] = 0, 0.0
+
+    def mark_down(self, i: int, why: str) -> bool:
+        """Mark server ``i`` down; returns whether another server is up (the request can fail over at once)."""
+        with self._lock:
+            now = time.monotonic()
+            if self.down_until[i] <= now:  # not already marked by a request that failed at the same time
+                self.failures[i] += 1
+                self.down_until[i] = now + min(MAX_DOWN_SECONDS, self.backoff * 2 ** (self.failures[i] - 1))
+                if len(self.urls) > 1:
+                    log.warning("openai backend: %s is down (%s); trying it again in %.0f s", self.urls[i], why,
+                                self.down_until[i] - now)
+            return any(self.down_until[k] <= now for k in range(len(self.urls)) if k != i)
+
+
 class OpenAIBackend:
     """Generation through an OpenAI-compatible HTTP server (``get_backend("openai", model=NAME, base_url=...)``).
 
-    Options: ``base_url`` (default http://127.0.0.1:8000/v1), ``api_key_env`` (name of the environment variable
-    holding the key; default OPENAI_API_KEY; no key is fine for local servers), ``concurrency`` (requests in
-    flight, 8), ``requests_per_second`` (rate limit, None = off), ``max_retries`` (5), ``backoff`` (first retry
-    delay in seconds, doubling, capped at 30), ``timeout`` (seconds per HTTP request, 600), ``tokenizer`` (local
-    path of the served model's tokenizer: exact continuation and token counts), ``extra_body`` (dict merged
-    into every request body), ``max_context`` (skip prompts longer than this minus max_new_tokens; needs
+    Options: ``base_url`` (default http://127.0.0.1:8000/v1; a list is a fleet), ``base_urls`` (a fleet of servers
+    of the same model: requests are spread over them, with fail-over), ``api_key_env`` (name of the environment
+    variable holding the key; default OPENAI_API_KEY; no key is fine for local servers), ``concurrency`` (requests
+    in flight per server, 8), ``requests_per_second`` (rate limit, None = off), ``max_retries`` (5), ``backoff``
+    (first retry delay in seconds, doubling, capped at 30; also how long a server that stopped answering is left
+    alone), ``timeout`` (seconds per HTTP request, 600; a server that times out counts as down), ``tokenizer``
+    (local path of the served model's tokenizer: exact continuation and token counts), ``extra_body`` (dict
+    merged into every request body), ``max_context`` (skip prompts longer than this minus max_new_tokens; needs
     ``tokenizer``).
     """
 
     name = "openai"
 
-    def __init__(self, model: str, base_url: str = "http://127.0.0.1:8000/v1", api_key_env: str = "OPENAI_API_KEY",
-                 concurrency: int = 8, requests_per_second: float | None = None, max_retries: int = 5,
+    def __init__(self, model: str, base_url: str | list[str] = "http://127.0.0.1:8000/v1",
+                 base_urls: list[str] | None = None, api_key_env: str = "OPENAI_API_KEY", concurrency: int = 8,
+                 requests_per_second: float | None = None, max_retries: int = 5,
                  backoff: float = 1.0, timeout: float = 600.0, tokenizer: str | None = None,
                  extra_body: dict | None = None, max_context: int | None = None,
                  chat_template_kwargs: dict | None = None):
@@ -83,8 +146,14 @@ class OpenAIBackend:
             raise BackendError(f"openai backend: option concurrency must be >= 1, got {concurrency}")
         if max_context and not tokenizer:
             raise BackendError("openai backend: option max_context needs option tokenizer (to count prompt tokens)")
+        urls = list(base_urls) if base_urls is not None else [base_url] if isinstance(base_url, str) else list(base_url)
+        if base_urls is not None and base_url != "http://127.0.0.1:8000/v1":
+            raise BackendError("openai backend: give the servers as base_urls or as base_url, not both")
+        if not urls or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls):
+            raise BackendError(f"openai backend: base_urls must be a non-empty list of http(s) URLs, got {urls!r}")
         self.model = model
-        self.base_url = base_url.rstrip("/")
+        self.servers = ServerPool(urls, backoff)
+        self.base_url = self.servers.urls[0]
         self.api_key = os.environ.get(api_key_env) if api_key_env else None
         self.concurrency = concurrency
         self.limiter = RateLimiter(requests_per_second)
@@ -123,7 +192,7 @@ class OpenAIBackend:
                 jobs.append((i, j, path, body))
         if progress and len(jobs) < len(requests) * params.n:
             progress(len(requests) * params.n - len(jobs), 0)
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+        with ThreadPoolExecutor(max_workers=self.concurrency * len(self.servers.urls)) as pool:
             futures = {pool.submit(self._complete, path, body, params): (i, j) for i, j, path, body in jobs}
             try:
                 for fut in as_completed(futures):
@@ -180,7 +249,7 @@ class OpenAIBackend:
         except (KeyError, IndexError, TypeError, AttributeError):
             from skillfactory.generation import BackendError
 
-            raise BackendError(f"openai backend: unexpected reply from {self.base_url}{path}: {str(reply)[:200]}") from None
+            raise BackendError(f"openai backend: unexpected reply to {path}: {str(reply)[:200]}") from None
         finish = "length" if choice.get("finish_reason") == "length" else "stop"
         if finish == "stop" and isinstance(choice.get("stop_reason"), str) and choice["stop_reason"] in params.stop:
             text += choice["stop_reason"]
@@ -194,30 +263,41 @@ class OpenAIBackend:
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         from skillfactory.generation import BackendError
 
-        url = f"{self.base_url}{path}"
         data = json.dumps(body).encode()
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        last = ""
-        for attempt in range(self.max_retries + 1):
+        last, attempts = "", 0
+        while True:
             self.limiter.wait()
-            delay = min(30.0, self.backoff * 2**attempt)
+            server = self.servers.acquire()
+            url = f"{self.servers.urls[server]}{path}"
+            delay = min(MAX_DOWN_SECONDS, self.backoff * 2**attempts)
             try:
                 with urllib.request.urlopen(urllib.request.Request(url, data, headers), timeout=self.timeout) as r:
-                    return json.loads(r.read().decode())
+                    reply = json.loads(r.read().decode())
+                self.servers.answered(server)
+                return reply
             except urllib.error.HTTPError as e:
+                self.servers.answered(server)
                 detail = e.read().decode(errors="replace")[:300]
                 if e.code not in RETRY_STATUS:
                     raise BackendError(f"openai backend: {url} answered {e.code}: {detail}") from None
                 last = f"HTTP {e.code}: {detail}"
                 retry_after = e.headers.get("Retry-After") if e.headers else None
                 if retry_after and retry_after.replace(".", "", 1).isdigit():
-                    delay = min(30.0, float(retry_after))
+                    delay = min(MAX_DOWN_SECONDS, float(retry_after))
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as e:
                 last = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
+                if self.servers.mark_down(server, last):
+                    continue  # fail over to a server that is up, at once and without spending a retry
+                delay = 0.0  # acquire() waits until the first down server may be tried again
             except json.JSONDecodeError:
                 last = "reply is not JSON"
-            if attempt < self.max_retries:
-                time.sleep(delay)
-        raise BackendError(f"openai backend: {url} failed after {self.max_retries + 1} attempts ({last})")
+            finally:
+                self.servers.release(server)
+            attempts += 1
+            if attempts > self.max_retries:
+                where = url if len(self.servers.urls) == 1 else f"{path} on {len(self.servers.urls)} servers"
+                raise BackendError(f"openai backend: {where} failed after {attempts} attempts ({last})")
+            time.sleep(delay)

@@ -38,9 +38,9 @@ from skillfactory.generation.common import completion_seed, cut_at_stop, render_
 INSTALL_HINT = "vLLM is not installed: pip install 'skillfactory[vllm]' on a GPU machine"
 DATA_PARALLEL_HINT = (
     "vllm backend: data_parallel_size={n} is not supported: vLLM's offline engine runs one replica per process, "
-    "so data parallelism needs one engine per process (several engines per GPU group are the job of vLLM's Ray "
-    "executor, or of several `vllm serve` servers behind the openai backend); to use N GPUs for one model here, "
-    "set tensor_parallel_size=N instead"
+    "so data parallelism needs one engine per process: run N replicas with `--executor ray --replicas N` (recipe: "
+    "launcher.executor), or several `vllm serve` servers behind the openai backend (backend_options.base_urls); "
+    "to use N GPUs for one model, set tensor_parallel_size=N instead"
 )
 
 

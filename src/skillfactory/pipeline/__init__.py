@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.console import Console
 
+from skillfactory.locking import folder_lock
 from skillfactory.pipeline.plan import build_plan
 from skillfactory.pipeline.recipe import Recipe, load_recipe
 from skillfactory.pipeline.runner import Stage, execute, print_plan, select
@@ -33,7 +34,8 @@ def run_recipe(
         run, force = select(stages, only, from_)
         print_plan(stages, console, run, force)
         return {}
-    outputs = execute(stages, console, only=only, from_=from_)
+    with folder_lock(recipe.out_dir, "run"):  # a second run of this recipe's folder is refused while one lives
+        outputs = execute(stages, console, only=only, from_=from_)
     for name, path in outputs.items():
         if name.endswith("report"):
             print_headline(Path(path), console)

@@ -23,11 +23,13 @@ def main(argv: list[str] | None = None) -> int:
     kind, path = argv
     module_name, config_class, function = STAGE_FUNCTIONS[kind]
     module = importlib.import_module(module_name)
+    from skillfactory.console import library_log
     from skillfactory.errors import SkillFactoryError
 
     try:
         config = getattr(module, config_class)(**json.loads(Path(path).read_text()))
-        getattr(module, function)(config)
+        with library_log(config.out):  # as in-process stages: library messages to the stage's log.txt
+            getattr(module, function)(config)
     except SkillFactoryError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

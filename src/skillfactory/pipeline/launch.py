@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from skillfactory.errors import SkillFactoryError
+from skillfactory.generation.runner import ExecutorConfig
 from skillfactory.records import atomic_write_text
 
 #: stage kind -> (module, config class, stage function). The child imports only the one it runs.
@@ -46,6 +47,9 @@ class LauncherSpec(BaseModel):
     config_file: str | None = None  # an accelerate config (configs/accelerate/zero2.yaml, zero3.yaml, fsdp.yaml)
     isolate: Literal["auto", "always", "never"] = "auto"  # child process per stage; auto: on GPUs, or N > 1
     main_process_port: int | None = Field(None, gt=0, lt=65536)  # rendezvous port of the training processes
+    # where sample, reflect and eval run their backend: local, or {name: ray, replicas: N, address: auto} (see
+    # generation.runner.ExecutorConfig); like the rest of the launcher it is not part of the cache key
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
 
 
 def visible_gpus() -> int:

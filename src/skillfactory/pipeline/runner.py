@@ -7,6 +7,9 @@ Each stage folder gets two small marker files, written atomically:
 - ``.stage-done.json`` when it finished: its cache key, seconds taken, and the stage's output path. A re-run
   with the same key skips the stage; a different key re-runs it (and, because keys chain through inputs,
   exactly the stages downstream of a changed setting).
+
+The console shows a rule per stage, the stage's own progress bar and summary, and a done line; what the libraries
+log (and Python warnings) goes to the stage folder's ``log.txt`` (``skillfactory.console.library_log``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from skillfactory.artifacts import cache_key
+from skillfactory.console import library_log
 from skillfactory.errors import SkillFactoryError
 from skillfactory.records import atomic_write_text
 
@@ -149,7 +153,8 @@ def execute(stages: list[Stage], console: Console, only: str | None = None, from
         atomic_write_text(s.out / PENDING, json.dumps({"key": s.key}))
         console.rule(f"{header}{' (resuming)' if status == 'resume' else ''}")
         t0 = time.perf_counter()
-        out = s.run(s, {d: outputs[d] for d in s.deps})
+        with library_log(s.out):  # library messages and warnings to the stage's log.txt, not the console
+            out = s.run(s, {d: outputs[d] for d in s.deps})
         seconds = time.perf_counter() - t0
         atomic_write_text(s.out / DONE, json.dumps({"key": s.key, "output": str(out), "seconds": round(seconds, 1)}))
         (s.out / PENDING).unlink(missing_ok=True)

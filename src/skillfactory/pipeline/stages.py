@@ -30,6 +30,15 @@ def _chat(recipe: Recipe) -> dict[str, Any]:
     return {"chat_template_kwargs": dict(recipe.chat_template_kwargs)} if recipe.chat_template_kwargs else {}
 
 
+def _no_executor(settings: dict[str, Any], section: str) -> None:
+    """The executor is chosen once, in ``launcher.executor``: in a stage section it would enter the cache key."""
+    if "executor" in settings:
+        from skillfactory.errors import SkillFactoryError
+
+        raise SkillFactoryError(f"recipe: {section}.executor: set it once as launcher.executor (e.g. launcher: "
+                                "{executor: {name: ray, replicas: 2}}); where a stage runs does not change its result")
+
+
 def _launcher(stage: Stage):
     """The recipe's launcher, carried in the stage's ``launch`` attribute (not in its settings: where a stage
     runs does not change its result, so it is not part of the cache key)."""
@@ -83,6 +92,7 @@ def _build_toy_in_child(preset: str, seed: int) -> None:
 
 # ---- sample / reflect --------------------------------------------------------------------------------------------
 def sample_settings(recipe: Recipe, seed: int) -> dict[str, Any]:
+    _no_executor(recipe.sample, "sample")
     return {**_backend(recipe), **recipe.sample, **_task(recipe), "seed": seed, "split": "train"}
 
 
@@ -90,12 +100,14 @@ def run_sample(stage: Stage, inputs: dict[str, Path]) -> Path:
     from skillfactory.pipeline.launch import run_stage
     from skillfactory.sampling import SampleConfig
 
-    cfg = SampleConfig(**stage.settings, model=str(inputs["base_model"]), out=str(stage.out))
+    cfg = SampleConfig(**stage.settings, model=str(inputs["base_model"]), out=str(stage.out),
+                       executor=_launcher(stage).executor)
     run_stage("sample", cfg, stage.out, _launcher(stage))
     return stage.out / "samples.jsonl"
 
 
 def reflect_settings(recipe: Recipe, seed: int) -> dict[str, Any]:
+    _no_executor(recipe.reflect, "reflect")
     return {**_backend(recipe), **recipe.reflect, "seed": seed}
 
 
@@ -105,7 +117,7 @@ def run_reflect(stage: Stage, inputs: dict[str, Path]) -> Path:
 
     # no model in the recipe's reflect section: ReflectConfig takes the sampling run's (self-distillation)
     (samples,) = inputs.values()
-    cfg = ReflectConfig(**stage.settings, samples=str(samples), out=str(stage.out))
+    cfg = ReflectConfig(**stage.settings, samples=str(samples), out=str(stage.out), executor=_launcher(stage).executor)
     run_stage("reflect", cfg, stage.out, _launcher(stage))
     return stage.out / "reflections.jsonl"
 
@@ -158,6 +170,7 @@ def run_grpo(stage: Stage, inputs: dict[str, Path]) -> Path:
 
 # ---- eval / report -----------------------------------------------------------------------------------------------
 def eval_settings(recipe: Recipe, seed: int, label: str) -> dict[str, Any]:
+    _no_executor(recipe.eval, "eval")
     return {**_backend(recipe), **recipe.eval, "seed": seed, "label": label}
 
 
@@ -166,7 +179,7 @@ def run_eval(stage: Stage, inputs: dict[str, Path]) -> Path:
     from skillfactory.pipeline.launch import run_stage
 
     (model,) = inputs.values()
-    cfg = EvalConfig(**stage.settings, model=str(model), out=str(stage.out))
+    cfg = EvalConfig(**stage.settings, model=str(model), out=str(stage.out), executor=_launcher(stage).executor)
     run_stage("eval", cfg, stage.out, _launcher(stage))
     return stage.out
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from skillfactory.config import validate
+from skillfactory.locking import locks_folder
 from skillfactory.records import atomic_write_text
 from skillfactory.report import plots as P
 from skillfactory.report.claims import ClaimsConfig, evaluate_claims
@@ -24,6 +25,7 @@ from skillfactory.report.tables import accuracy_table, budget_table, pass_at_k_t
 PLOTS = ("accuracy_by_difficulty.png", "budget_forcing.png", "skill_usage.png", "training_curves.png")
 
 
+@locks_folder("report", "out")
 def write_report(run_dirs: list[str | Path], out: str | Path, title: str = "SkillFactory report",
                  claims: dict[str, Any] | ClaimsConfig | None = None, traces_per_cell: int = 4, *,
                  train_task: str | None = None, train_params: dict[str, Any] | None = None,

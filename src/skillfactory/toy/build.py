@@ -92,8 +92,8 @@ def build_model_dir(cfg: ToyPreset, seed: int, out: Path, quiet: bool = False) -
     """Build a toy model into ``out`` (no caching); returns the build figures."""
     import torch
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    from skillfactory.console import StepProgress, quiet_progress_bars
     from skillfactory.toy.model import build_model
     from skillfactory.toy.pretrain import encode_conversations, pretrain
     from skillfactory.toy.tokenizer import save_tokenizer, train_tokenizer
@@ -112,23 +112,15 @@ def build_model_dir(cfg: ToyPreset, seed: int, out: Path, quiet: bool = False) -
     model = build_model(cfg.arch, len(fast), fast.pad_token_id, fast.bos_token_id, fast.eos_token_id, seed=seed)
     n_params = sum(p.numel() for p in model.parameters())
     console.print(f"toy[{cfg.name}]: {len(convs)} conversations, {sum(len(e[0]) for e in examples)} tokens, "
-                  f"{n_params / 1e6:.2f}M parameters")
+                  f"{n_params / 1e6:.2f}M parameters", markup=False, highlight=False)  # "[micro]": not markup
     log: list[dict] = []
-    with Progress(TextColumn("pretraining"), BarColumn(), TextColumn("{task.completed}/{task.total} loss {task.fields[loss]}"),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True) as bar:
-        task = bar.add_task("train", total=1, loss="-")
-
-        def progress(done: int, total: int, loss: float | None) -> None:
-            bar.update(task, completed=done, total=total, loss=f"{loss:.3f}" if loss is not None else "-")
-            if not console.is_terminal and done % max(1, total // 10) == 0:  # logs get a line per 10%
-                console.print(f"pretraining {done}/{total} loss {loss:.3f} ({time.time() - t0:.0f} s)")
-
-        train = pretrain(model, examples, cfg.train, seed, fast.pad_token_id, progress=progress, log=log,
-                         n_warmup=n_warmup)
+    with StepProgress("pretraining", total=1, unit="updates", metric="loss", console=console) as bar:
+        train = pretrain(model, examples, cfg.train, seed, fast.pad_token_id, log=log, n_warmup=n_warmup,
+                         progress=lambda done, total, loss: bar.update(done, value=loss, total=total))
     model.generation_config.pad_token_id = fast.pad_token_id
     model.generation_config.eos_token_id = fast.eos_token_id
     model.generation_config.bos_token_id = fast.bos_token_id
-    with torch.no_grad():
+    with torch.no_grad(), quiet_progress_bars():  # no "Writing model shards" bar
         model.save_pretrained(str(out))
     shown = convs[n_warmup:][:200]  # the mixed corpus, not the warm-up conversations that lead it
     write_jsonl(out / "corpus_sample.jsonl",
@@ -146,5 +138,6 @@ def build_model_dir(cfg: ToyPreset, seed: int, out: Path, quiet: bool = False) -
     write_manifest(out, "toy", config=cfg.fingerprint(), counts={"conversations": len(convs), "parameters": n_params},
                    seed=seed, extra={"build": info})
     console.print(f"toy[{cfg.name}] built in {info['seconds']['total']:.0f} s: {n_params / 1e6:.2f}M parameters, "
-                  f"{train['tokens']} tokens at {train['tokens_per_s']} tok/s, final loss {train['final_loss_ema']}")
+                  f"{train['tokens']} tokens at {train['tokens_per_s']} tok/s, final loss {train['final_loss_ema']}",
+                  markup=False, highlight=False, soft_wrap=True)  # one line, also in a log file
     return info

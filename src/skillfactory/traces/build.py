@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from skillfactory.artifacts import cache_key, read_manifest, write_manifest
+from skillfactory.locking import locks_folder
 from skillfactory.records import Trace, atomic_write_text
 from skillfactory.traces.clean import TextScreen
 from skillfactory.traces.formats import CORRECT_FORMATS, FORMATS, FULL_FORMATS, MIN_BLOCKS, choose_n, render, select
@@ -91,6 +92,7 @@ class TraceConfig(BaseModel):
         return self
 
 
+@locks_folder("traces")
 def build_traces(cfg: TraceConfig, *, force: bool = False, progress: bool = True) -> dict[str, Any]:
     """Build the traces of ``cfg`` into ``cfg.out``; returns the summary (also in ``OUT/summary.json``)."""
     out = Path(cfg.out)

@@ -228,7 +228,7 @@ def trainer_kwargs(cfg: TrainRunConfig) -> dict[str, Any]:
         fp16=False,
         gradient_checkpointing=cuda if cfg.gradient_checkpointing is None else cfg.gradient_checkpointing,
         dataloader_num_workers=0,
-        disable_tqdm=False,
+        disable_tqdm=True,  # no tqdm bar writing every step's logs dict: callbacks.show_progress draws ours
         ddp_backend=None if cuda or world_size() == 1 else "gloo",  # CPU processes talk over gloo
     )
     return kw
@@ -310,7 +310,12 @@ def finished_summary(cfg: TrainRunConfig, stage: str, inputs: dict[str, str]) ->
 
 def train(trainer, cfg: TrainRunConfig) -> Any:
     """Run ``trainer.train``, resuming from the last checkpoint when there is one; returns TRL's TrainOutput."""
-    return trainer.train(resume_from_checkpoint=last_checkpoint(cfg))
+    from skillfactory.training.callbacks import close_progress
+
+    try:
+        return trainer.train(resume_from_checkpoint=last_checkpoint(cfg))
+    finally:
+        close_progress(trainer)  # a crashed run still clears its bar (and gives the terminal its cursor back)
 
 
 def final_loss_figures(log_path: Path) -> dict[str, float | None]:

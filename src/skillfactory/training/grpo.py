@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from skillfactory.locking import locks_folder
 from skillfactory.prompting import VARIANTS
 from skillfactory.records import atomic_write_text
 from skillfactory.training.common import (
@@ -105,6 +106,7 @@ def build_dataset(cfg: GRPORunConfig):
     }), task
 
 
+@locks_folder("grpo", rank_zero_only=True)  # the other ranks run under rank 0's lock
 def run_grpo(cfg: GRPORunConfig) -> dict[str, Any]:
     """Train, save ``OUT/final`` (model + tokenizer), the train log, summary.json and the manifest."""
     out = Path(cfg.out)
@@ -118,7 +120,7 @@ def run_grpo(cfg: GRPORunConfig) -> dict[str, Any]:
     from trl import GRPOConfig, GRPOTrainer
 
     from skillfactory.artifacts import write_manifest
-    from skillfactory.training.callbacks import TrainLogCallback
+    from skillfactory.training.callbacks import TrainLogCallback, show_progress
 
     tok.padding_side = "left"  # generation pads prompts on the left
     vllm = vllm_enabled(cfg)
@@ -140,6 +142,7 @@ def run_grpo(cfg: GRPORunConfig) -> dict[str, Any]:
     trainer = GRPOTrainer(model=model, reward_funcs=[VerifierReward([task])], args=args, train_dataset=dataset,
                           processing_class=tok, peft_config=peft_config(cfg.lora),
                           callbacks=[TrainLogCallback(out / TRAIN_LOG, "grpo")])
+    show_progress(trainer, "grpo", metric="reward")  # one bar on the console; every step in TRAIN_LOG
     t0 = time.time()
     result = train(trainer, cfg)
     final = save_final(trainer, tok, out, base_model=cfg.model)

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from skillfactory.locking import locks_folder
 from skillfactory.records import atomic_write_text, iter_jsonl
 from skillfactory.training.common import (
     SUMMARY, TRAIN_LOG, TrainingError, TrainRunConfig, batch_record, final_loss_figures, finished_summary,
@@ -137,6 +138,7 @@ def select_by_length(lengths: list[int], cfg: SFTRunConfig, model_max: int | Non
     return keep, cfg.max_length or max(lengths[i] for i in keep)
 
 
+@locks_folder("sft", rank_zero_only=True)  # the other ranks run under rank 0's lock
 def run_sft(cfg: SFTRunConfig) -> dict[str, Any]:
     """Train, save ``OUT/final`` (model + tokenizer), the train log, summary.json and the manifest."""
     out = Path(cfg.out)
@@ -152,7 +154,7 @@ def run_sft(cfg: SFTRunConfig) -> dict[str, Any]:
     from trl import SFTConfig, SFTTrainer
 
     from skillfactory.artifacts import write_manifest
-    from skillfactory.training.callbacks import TrainLogCallback
+    from skillfactory.training.callbacks import TrainLogCallback, show_progress
 
     args = SFTConfig(
         **trainer_kwargs(cfg),
@@ -178,6 +180,7 @@ def run_sft(cfg: SFTRunConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tok,
                          peft_config=peft_config(cfg.lora), callbacks=[TrainLogCallback(out / TRAIN_LOG, "sft")])
+    show_progress(trainer, "sft", metric="loss")  # one bar on the console; every step in TRAIN_LOG
     t0 = time.time()
     result = train(trainer, cfg)
     final = save_final(trainer, tok, out, base_model=cfg.model)

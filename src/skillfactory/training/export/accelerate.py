@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from skillfactory.locking import locks_folder
 from skillfactory.records import atomic_write_text
 
 _COMMON: dict[str, Any] = {
@@ -87,6 +88,7 @@ def launch_commands(folder: str | Path) -> list[str]:
             for name, cmd in (("ddp", sft), ("zero2", sft), ("zero3", grpo), ("fsdp", grpo))]
 
 
+@locks_folder("export accelerate")
 def export_accelerate(cfg: AccelerateExportConfig) -> dict[str, Any]:
     """Write OUT/{ddp,zero2,zero3,fsdp}.yaml and OUT/launch.txt; returns the file list and launch commands."""
     out = Path(cfg.out)

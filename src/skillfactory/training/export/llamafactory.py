@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from skillfactory.locking import locks_folder
 from skillfactory.records import atomic_write_text
 
 DATASET_NAME = "skillfactory_traces"
@@ -67,6 +68,7 @@ def training_yaml(cfg: LlamaFactoryExportConfig) -> dict[str, Any]:
     return train
 
 
+@locks_folder("export llamafactory")
 def export_llamafactory(cfg: LlamaFactoryExportConfig) -> dict[str, Any]:
     """Write OUT/skillfactory_traces.json, OUT/dataset_info.json, OUT/sft.yaml, OUT/summary.json."""
     from skillfactory.artifacts import write_manifest

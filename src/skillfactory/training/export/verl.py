@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from skillfactory.locking import locks_folder
 from skillfactory.prompting import VARIANTS
 from skillfactory.records import atomic_write_text
 
@@ -214,6 +215,7 @@ def launch_script(cfg: VerlExportConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
+@locks_folder("export verl")
 def export_verl(cfg: VerlExportConfig) -> dict[str, Any]:
     """Write OUT/train.parquet, OUT/test.parquet, OUT/reward.py, OUT/run_grpo.sh, OUT/summary.json."""
     import pyarrow as pa
