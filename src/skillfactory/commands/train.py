@@ -48,12 +48,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Supervised fine-tuning on silver traces (TRL SFTTrainer, loss on the assistant turn only)."""
         from skillfactory.config import load_config
+        from skillfactory.console import library_log
         from skillfactory.training.sft import SFTRunConfig, run_sft
 
         flags = _given(model=model, traces=traces, out=out, preset=preset, max_steps=max_steps, epochs=epochs,
                        learning_rate=learning_rate)
         cfg = load_config(SFTRunConfig, config, deep_merge(flags, parse_overrides(set_)))
-        _print_summary(run_sft(cfg), ("steps", "trained_on", "skipped_too_long", "first_loss", "last_loss"))
+        with library_log(cfg.out):  # library chatter and warnings to OUT/log.txt, as under `skillfactory run`
+            summary = run_sft(cfg)
+        _print_summary(summary, ("steps", "trained_on", "skipped_too_long", "first_loss", "last_loss"))
 
     @app.command("grpo")
     def grpo_cmd(
@@ -70,6 +73,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """GRPO with the task verifier as a binary reward (TRL GRPOTrainer)."""
         from skillfactory.config import load_config
+        from skillfactory.console import library_log
         from skillfactory.training.grpo import GRPORunConfig, run_grpo
 
         flags = _given(model=model, task=task, out=out, preset=preset, n_questions=n_questions,
@@ -77,4 +81,6 @@ def register(app: typer.Typer) -> None:
         if param:
             flags["params"] = _params(param)
         cfg = load_config(GRPORunConfig, config, deep_merge(flags, parse_overrides(set_)))
-        _print_summary(run_grpo(cfg), ("steps", "first_reward", "last_reward", "mean_reward"))
+        with library_log(cfg.out):
+            summary = run_grpo(cfg)
+        _print_summary(summary, ("steps", "first_reward", "last_reward", "mean_reward"))
