@@ -13,6 +13,7 @@ from skillfactory.errors import SkillFactoryError
 from skillfactory.prompting import parse_verdict
 from skillfactory.records import Trace, read_jsonl
 from skillfactory.traces.build import TraceConfig, build_traces
+from skillfactory.traces.clean import TextScreen
 from skillfactory.traces.formats import FORMATS
 from skillfactory.traces.raw import RawColumns
 
@@ -120,3 +121,61 @@ def test_empty_and_unreadable_files(tmp_path):
         run(tmp_path, bad)
     with pytest.raises(SkillFactoryError, match="file not found"):
         run(tmp_path, tmp_path / "nope.parquet")
+
+
+def test_python_only_characters_are_exactly_where_python_re_and_the_re2_patterns_differ():
+    """The columnar verdicts use RE2 on ASCII-lowered text; Python's case-insensitive ``re`` also folds some
+    non-ASCII letters onto the tags' letters and counts Unicode spaces as ``\\s``: those go to Python."""
+    import re
+
+    import pyarrow.compute as pc
+
+    from skillfactory.traces import raw
+
+    letters, space = re.compile("(?i)[verdicton]"), re.compile(r"\s")
+    odd = {chr(c) for c in range(128, 0x110000)
+           if not 0xD800 <= c < 0xE000 and (space.fullmatch(chr(c)) or letters.fullmatch(chr(c)))}
+    assert odd == set(raw._PYTHON_ONLY)
+    ascii_spaces = [chr(c) for c in range(128) if space.fullmatch(chr(c))]
+    matched = pc.match_substring_regex(pa.array([chr(c) for c in range(128)]), f"^{raw._WS[:-1]}$").to_pylist()
+    assert [chr(c) for c in range(128) if matched[c]] == ascii_spaces
+
+
+class _OwnScreen(TextScreen):
+    """A screen the columnar reader cannot assume anything about: every text goes through its methods."""
+
+    def refusal(self, text):
+        return "tag_in_text" if "q1 " in text else super().refusal(text)
+
+
+@pytest.mark.parametrize("seed, screen", [(21, None), (22, TextScreen(["naïve", "[q3", "×"])), (23, _OwnScreen())])
+def test_columnar_reader_gives_the_pools_of_the_row_reader(tmp_path, monkeypatch, seed, screen):
+    from test_trace_raw_golden import golden_rows
+
+    from skillfactory.traces import raw
+    from skillfactory.traces.raw import load_raw
+
+    rows = golden_rows(seed, n_questions=60)
+    path = write_parquet(tmp_path / "raw.parquet", rows)
+    kw = {"screen": screen} if screen is not None else {}
+
+    def shape(corpus):
+        return ([(u.question_id, u.prompt, [(*a[:5], a.refl_index, corpus.sample_text(a.text_ref),
+                                            [corpus.reflection_text(r) for r in a.refl_refs]) for a in u.pool.attempts])
+                 for u in corpus.units], corpus.attempts, corpus.reflections)
+
+    columnar = shape(load_raw(path, **kw))
+    monkeypatch.setattr(raw._Reader, "columnar", lambda self, batch: None)  # every batch row by row
+    assert shape(load_raw(path, **kw)) == columnar
+
+
+def test_a_raw_build_does_not_import_datasets(tmp_path):
+    import subprocess
+    import sys
+
+    path = write_parquet(tmp_path / "raw.parquet", raw_rows(16, n_questions=5))
+    code = ("import sys\nfrom skillfactory.traces.build import TraceConfig, build_traces\n"
+            f"build_traces(TraceConfig(raw={str(path)!r}, out={str(tmp_path / 'out')!r}), progress=False)\n"
+            "assert 'datasets' not in sys.modules, 'datasets was imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert (tmp_path / "out" / "dataset" / "state.json").exists()

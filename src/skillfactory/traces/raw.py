@@ -7,27 +7,56 @@ here: correctness comes from the columns, a reflection is kept when its verdict 
 the ``question`` column as written. Texts are screened like ours (sources.py, clean.py).
 
 Column names can be overridden (:class:`RawColumns`), e.g. ``columns={"response": "completions"}``.
+
+Why columns, not rows: a released file holds about half a million rows and two million reflections. Read as
+one Python dict per row, with every verdict parsed by Python's ``re``, that was most of a build. Here rows are
+read in batches of Arrow columns (pyarrow for parquet; msgspec, which skips unused fields, for JSONL), the
+next batches screened in threads while this one is assembled (Arrow's kernels release the GIL):
+verdicts and the text screen run on whole columns in RE2, ids and per-variant indexes in numpy, and Python
+touches only the texts that can go into a trace. What the kernels cannot judge exactly like Python (a text
+with a tag or thinking block to clean, or no ASCII letter; a reflection with Unicode that Python's
+case-insensitive ``re`` folds onto ASCII, ``_PYTHON_ONLY``) goes through the same Python functions as before.
+A batch of other column types, or holding a value that is an error, goes to the row-by-row reader, which also
+writes every error message. Both give the same pools and counts; tests hold the builds to recorded bytes.
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import sys
-from collections import Counter
-from collections.abc import Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import starmap
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from pydantic import BaseModel, ConfigDict
 
 from skillfactory.prompting import parse_verdict
-from skillfactory.traces.formats import Attempt, Pool
 from skillfactory.traces.clean import CHAT_SCREEN, TextScreen
+from skillfactory.traces.formats import STRUCTURE_TAGS, Attempt, Pool
 from skillfactory.traces.sources import Corpus, TraceInputError, Unit, unusable_reason
 
-#: Rows read per parquet batch (bounds memory on large files).
+#: Rows read per batch (bounds memory on large files).
 BATCH_ROWS = 4096
+
+# parse_verdict in RE2, on ASCII-lowered text (so no IGNORECASE needed): equal to it on texts without a
+# _PYTHON_ONLY character, where Python's \s is ASCII whitespace plus \x1c-\x1f and IGNORECASE folds only
+# ASCII onto the letters of the tags.
+_WS = r"[\t\n\x0b\x0c\r\x1c-\x1f ]*"
+_OPEN, _YES, _NO = "<verdict>", f"^{_WS}correct{_WS}</verdict>", f"^{_WS}incorrect{_WS}</verdict>"
+#: Non-ASCII characters that Python's ``re`` counts as ``\s`` or folds onto a letter of the verdict tags
+#: (ı and İ onto i); tests/traces checks this list against every code point.
+_PYTHON_ONLY = ("\x85\xa0\u0130\u0131\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+                "\u2028\u2029\u202f\u205f\u3000")
+_PYTHON_ONLY_UTF8 = "|".join("".join(f"\\x{b:02x}" for b in ch.encode()) for ch in _PYTHON_ONLY)  # on bytes
+_ALNUM = "[0-9A-Za-z]"
+_END = object()
 
 
 class RawColumns(BaseModel):
@@ -44,44 +73,641 @@ class RawColumns(BaseModel):
     reflections: str = "model_responses__mutated_prompts_reflection"
     question_id: str | None = None  # optional column with a question id; else one is hashed from question+answer
 
+    def names(self) -> list[str]:
+        names = [self.question, self.answer, self.prompt_variant, self.response, self.correct, self.extracted,
+                 self.reflections]
+        return list(dict.fromkeys(names + [self.question_id] if self.question_id else names))
 
-def _rows(path: Path, names: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(where, row) for each row, ``where`` = "row N" (parquet) or "line N" (JSONL); checks columns exist."""
+
+def load_raw(path: str | Path, columns: RawColumns | None = None, screen: TextScreen = CHAT_SCREEN) -> Corpus:
+    """Read a raw-layout file into per-question pools (see the module docstring)."""
+    path, c = Path(path), columns or RawColumns()
     if not path.exists():
         raise TraceInputError(f"{path}: file not found (expected a raw parquet or JSONL file)")
-    if path.suffix.lower() == ".parquet":
-        import pyarrow.parquet as pq
+    reader = _Reader(path, c, screen)
+    batches = _parquet_batches(path, c) if path.suffix.lower() == ".parquet" else _jsonl_batches(path, c)
+    collect = gc.isenabled()
+    gc.disable()  # ~10^6 long-lived objects arrive: each full collection would walk them all again
+    try:
+        for batch, screened in _ahead(batches, reader.columnar):
+            reader.assemble(screened if screened is not None else reader.row_by_row(batch.rows()))
+        if reader.n_rows == 0:
+            raise TraceInputError(f"{path}: no rows (expected one row per question and prompt variant)")
+        corpus = reader.corpus()
+    finally:
+        if collect:
+            gc.enable()
+    return corpus
 
-        try:
-            pf = pq.ParquetFile(path)
-        except Exception as e:  # pyarrow raises several types for a bad file
-            raise TraceInputError(f"{path}: not a readable parquet file ({e})") from None
-        present = set(pf.schema_arrow.names)
-        missing = [n for n in names if n not in present]
-        if missing:
-            raise TraceInputError(f"{path}: missing column {missing[0]!r} (columns: {', '.join(sorted(present))}); "
-                                  "set columns.<field> to the name your file uses")
-        i = 0
-        for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=names):
-            for row in batch.to_pylist():
-                yield f"row {i}", row
-                i += 1
-        return
+
+def _ahead(items: Iterator[Any], f: Callable[[Any], Any]) -> Iterator[tuple[Any, Any]]:
+    """``(item, f(item))`` in order, ``f`` run on the next items in threads while the caller works on this one.
+
+    The items are taken here (parquet decoding runs in Arrow's threads, JSONL decoding needs the GIL anyway);
+    an error taking one is raised once the items before it are through, as when reading one at a time.
+    """
+    import os
+
+    threads = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+    queued: deque = deque()
+    with ThreadPoolExecutor(threads) as pool:
+        while True:
+            try:
+                item = next(items, _END)
+            except Exception:
+                while queued:
+                    item, done = queued.popleft()
+                    yield item, done.result()
+                raise
+            if item is _END:
+                break
+            queued.append((item, pool.submit(f, item)))
+            if len(queued) > threads:
+                item, done = queued.popleft()
+                yield item, done.result()
+        while queued:
+            item, done = queued.popleft()
+            yield item, done.result()
+
+
+# ---- reading batches --------------------------------------------------------------------------------------------
+@dataclass
+class _Batch:
+    """Rows of one batch: Arrow columns for the columnar path (None: not possible), and the rows as
+    ``(where, row dict)`` pairs for the row reader, built only when asked."""
+
+    columns: dict[str, Any] | None
+    rows: Callable[[], list[tuple[str, dict[str, Any]]]]
+
+
+def _parquet_batches(path: Path, c: RawColumns) -> Iterator[_Batch]:
+    import pyarrow.parquet as pq
+
+    names = c.names()
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as e:  # pyarrow raises several types for a bad file
+        raise TraceInputError(f"{path}: not a readable parquet file ({e})") from None
+    present = set(pf.schema_arrow.names)
+    missing = [n for n in names if n not in present]
+    if missing:
+        raise TraceInputError(f"{path}: missing column {missing[0]!r} (columns: {', '.join(sorted(present))}); "
+                              "set columns.<field> to the name your file uses")
+    start = 0
+    for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=names):
+        cols = {n: batch.column(n) for n in names}
+        yield _Batch(cols, lambda b=batch, s=start: [(f"row {s + i}", r) for i, r in enumerate(b.to_pylist())])
+        start += batch.num_rows
+
+
+def _jsonl_batches(path: Path, c: RawColumns) -> Iterator[_Batch]:
+    """Lines decoded by msgspec into the needed fields only, strictly typed; a line of another shape is read
+    with ``json`` instead, and its batch goes to the row reader (which says what is wrong, if anything)."""
+    names = c.names()
+    strs = list[str | None] | str | None
+    types = {c.question: str, c.prompt_variant: str, c.response: strs, c.correct: list[bool] | bool,
+             c.extracted: strs, c.reflections: list[str | None] | None}
+    fields = [(f"f{i}", types.get(n, Any)) for i, n in enumerate(names)]
+    decode = msgspec.json.Decoder(msgspec.defstruct("RawRow", fields, rename=dict(zip(dict(fields), names)))).decode
+    rows: list[Any] = []
+    wheres: list[str] = []
     with path.open("rb") as f:
         for lineno, line in enumerate(f, start=1):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise TraceInputError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise TraceInputError(f"{path}:{lineno}: expected a JSON object per line")
-            for n in names:
-                if n not in row:
-                    raise TraceInputError(f"{path}:{lineno}: missing column {n!r} (keys: {', '.join(sorted(row))}); "
-                                          "set columns.<field> to the name your file uses")
-            yield f"line {lineno}", row
+                rows.append(decode(line))
+            except msgspec.DecodeError:  # also ValidationError: a missing or differently typed field
+                rows.append(_json_row(path, lineno, line, names))
+            wheres.append(f"line {lineno}")
+            if len(rows) == BATCH_ROWS:
+                yield _jsonl_batch(rows, wheres, names, types)
+                rows, wheres = [], []
+    if rows:
+        yield _jsonl_batch(rows, wheres, names, types)
+
+
+def _json_row(path: Path, lineno: int, line: bytes, names: list[str]) -> dict[str, Any]:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise TraceInputError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+    if not isinstance(row, dict):
+        raise TraceInputError(f"{path}:{lineno}: expected a JSON object per line")
+    for n in names:
+        if n not in row:
+            raise TraceInputError(f"{path}:{lineno}: missing column {n!r} (keys: {', '.join(sorted(row))}); "
+                                  "set columns.<field> to the name your file uses")
+    return row
+
+
+def _jsonl_batch(rows: list[Any], wheres: list[str], names: list[str], types: dict[str, Any]) -> _Batch:
+    import pyarrow as pa
+
+    def as_dicts() -> list[tuple[str, dict[str, Any]]]:
+        return [(w, r if isinstance(r, dict) else dict(zip(names, msgspec.structs.astuple(r))))
+                for w, r in zip(wheres, rows)]
+
+    if any(isinstance(r, dict) for r in rows):
+        return _Batch(None, as_dicts)
+    cols: dict[str, Any] = {}
+    for i, n in enumerate(names):
+        values = [getattr(r, f"f{i}") for r in rows]
+        if n not in types:  # answer, question id: hashed or str()-ed as decoded (Arrow would widen objects)
+            cols[n] = values
+            continue
+        try:
+            cols[n] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # lists in some rows, strings in others
+            return _Batch(None, as_dicts)
+    return _Batch(cols, as_dicts)
+
+
+# ---- one batch, screened ----------------------------------------------------------------------------------------
+@dataclass
+class _Screened:
+    """A batch as the ordered pass needs it: every row's question, variant and id key (Arrow arrays, or lists
+    for ``keys``), then per usable row (positions in ``usable``) what its Attempt holds."""
+
+    question: Any
+    variant: Any
+    keys: Any  # question_id column, or the answers (hashed with the question)
+    usable: Any  # numpy positions of the usable rows
+    correct: list[bool]
+    answers: list[str | None]
+    texts: Any  # Arrow strings: the response text of each usable row, as it goes into a trace
+    n_refl: list[int]  # how many usable reflections each usable row has, flat in the next two
+    refl_index: list[int]
+    refl_texts: Any
+    astats: Counter  # the batch's counts, added by the ordered pass (the reading thread must not)
+    rstats: Counter
+
+
+class _Reader:
+    """Pools being built: texts, per-question attempts, per-(question, variant) counters and the drop counts."""
+
+    def __init__(self, path: Path, c: RawColumns, screen: TextScreen):
+        self.path, self.c, self.screen = path, c, screen
+        self.texts = _Texts()
+        self.qids: list[str] = []  # question number -> id
+        self.prompts: list[str] = []
+        self.pools: list[list[Attempt]] = []
+        self.variants: list[str] = []  # variant number -> name
+        self.counters: dict[int, int] = {}  # question number << 24 | variant number -> rows so far
+        self.astats: Counter = Counter()
+        self.rstats: Counter = Counter()
+        self.n_rows = 0
+        self._qnum: dict[str, int] = {}
+        self._vnum: dict[str, int] = {}
+        self._hashed: dict[tuple[str, Any], str] = {}
+        # Texts with none of these need no Python look (clean() is the identity, refusal() None). An exact
+        # TextScreen only: a subclass may clean otherwise, so all its texts go through its own methods.
+        literals = (*STRUCTURE_TAGS, *screen.special_tokens) if type(screen) is TextScreen else ()
+        self._flagged = _compiles("|".join(map(_re2_literal, literals))) if literals else ""
+
+    def corpus(self) -> Corpus:
+        order = sorted(range(len(self.qids)), key=self.qids.__getitem__)
+        units = [Unit(self.qids[q], self.prompts[q], Pool(self.qids[q], self.pools[q])) for q in order]
+        text = self.texts.done()
+        return Corpus(units, text, text, self.astats, self.rstats)
+
+    # -- the ordered pass: ids, per-(question, variant) indexes in file order, attempts --
+    def assemble(self, s: _Screened) -> None:
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        n = len(s.question)
+        self.n_rows += n
+        self.astats.update(s.astats)
+        self.rstats.update(s.rstats)
+        before = len(self.qids)
+        q = self._question_numbers(s)
+        enc = pc.dictionary_encode(s.variant)
+        v = np.asarray(_numbers(enc.dictionary.to_pylist(), self._vnum, self.variants, sys.intern),
+                       dtype=np.int64)[np.asarray(enc.indices, dtype=np.int64)]
+        if len(self.variants) >= 1 << 24:
+            raise TraceInputError(f"{self.path}: more than {1 << 24} prompt variants")
+        key = q << 24 | v
+        order = np.argsort(key, kind="stable")
+        sorted_key = key[order]
+        starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+        counts = np.diff(np.r_[starts, n])
+        base = []
+        for k, cnt in zip(sorted_key[starts].tolist(), counts.tolist()):
+            seen = self.counters.get(k, 0)
+            base.append(seen)
+            self.counters[k] = seen + cnt
+        index = np.empty(n, dtype=np.int64)
+        index[order] = np.repeat(np.asarray(base, dtype=np.int64), counts) + np.arange(n) - np.repeat(starts, counts)
+
+        new, first = np.unique(q, return_index=True)  # the prompt of a question: its first row's question
+        self.prompts += s.question.take(pa.array(first[new >= before])).to_pylist()
+        self.pools += [[] for _ in range(len(self.qids) - len(self.pools))]
+
+        u = s.usable
+        qs = q[u].tolist()
+        refs = self.texts.add(s.texts)
+        bounds = np.r_[0, np.cumsum(s.n_refl, dtype=np.int64)].tolist()
+        refl0 = self.texts.add(s.refl_texts)
+        ks = s.refl_index
+        attempts = starmap(Attempt, zip(
+            [self.qids[x] for x in qs], [self.variants[x] for x in v[u].tolist()], index[u].tolist(), s.correct,
+            s.answers, range(refs, refs + len(qs)), [tuple(ks[a:b]) for a, b in zip(bounds, bounds[1:])],
+            [tuple(range(refl0 + a, refl0 + b)) for a, b in zip(bounds, bounds[1:])]))
+        pools = self.pools
+        for x, attempt in zip(qs, attempts):
+            pools[x].append(attempt)
+
+    def _question_numbers(self, s: _Screened) -> Any:
+        """Each row's question number (new ids numbered as they first appear)."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        keys = s.keys
+        arrow = not isinstance(keys, list)
+        if self.c.question_id:
+            if arrow and _is_str(keys.type) and not keys.null_count:  # str() of a str: the ids as they are
+                enc = pc.dictionary_encode(keys)
+                names = _numbers(enc.dictionary.to_pylist(), self._qnum, self.qids)
+                return np.asarray(names, dtype=np.int64)[np.asarray(enc.indices)]
+            return np.asarray(_numbers([str(k) for k in (keys.to_pylist() if arrow else keys)], self._qnum,
+                                       self.qids), dtype=np.int64)
+        if arrow and _is_str(keys.type):  # hash each distinct (question, answer) once
+            qenc, aenc = pc.dictionary_encode(s.question), pc.dictionary_encode(keys)
+            width = len(aenc.dictionary) + 1
+            pair = np.asarray(qenc.indices, dtype=np.int64) * width + 1 + \
+                np.asarray(aenc.indices.fill_null(-1), dtype=np.int64)
+            pairs, inverse = np.unique(pair, return_inverse=True)
+            questions = qenc.dictionary.take(pa.array(pairs // width)).to_pylist()
+            answers = [None] + aenc.dictionary.to_pylist()
+            ids = [self._hashed_id(qq, answers[a]) for qq, a in zip(questions, (pairs % width).tolist())]
+            return np.asarray(_numbers(ids, self._qnum, self.qids), dtype=np.int64)[inverse]
+        answers = keys.to_pylist() if arrow else keys
+        ids = [self._hashed_id(qq, a) for qq, a in zip(s.question.to_pylist(), answers)]
+        return np.asarray(_numbers(ids, self._qnum, self.qids), dtype=np.int64)
+
+    def _hashed_id(self, question: str, answer: Any) -> str:
+        if not (type(answer) in (str, int) or answer is None):  # other values: equal ones may differ in JSON
+            return _hashed_id(question, answer)
+        qid = self._hashed.get((question, answer))
+        if qid is None:
+            qid = self._hashed[(question, answer)] = _hashed_id(question, answer)
+        return qid
+
+    # -- the row reader: any input, every error message --
+    def row_by_row(self, rows: list[tuple[str, dict[str, Any]]]) -> _Screened:
+        import numpy as np
+        import pyarrow as pa
+
+        c, path, screen = self.c, self.path, self.screen
+        questions, variants, keys, usable, correct_u, answers_u, texts_u = [], [], [], [], [], [], []
+        n_refl, refl_index, refl_texts = [], [], []
+        astats, rstats = Counter(), Counter()
+        for i, (where, row) in enumerate(rows):
+            question = row[c.question]
+            if not isinstance(question, str) or not question.strip():
+                raise _bad(path, where, c.question, "a non-empty string", question)
+            variant = row[c.prompt_variant]
+            if not isinstance(variant, str):
+                raise _bad(path, where, c.prompt_variant, "a string", variant)
+            questions.append(question)
+            variants.append(variant)
+            keys.append(row[c.question_id] if c.question_id else row[c.answer])
+
+            response = _first(row[c.response])
+            if response is not None and not isinstance(response, str):
+                raise _bad(path, where, c.response, "a list of strings", row[c.response])
+            correct = _first(row[c.correct])
+            if isinstance(correct, int) and correct in (0, 1):
+                correct = bool(correct)
+            if not isinstance(correct, bool):
+                raise _bad(path, where, c.correct, "a list of booleans", row[c.correct])
+            answer = _first(row[c.extracted])
+            if answer is not None and not isinstance(answer, str):
+                answer = str(answer)
+            refls = row[c.reflections]
+            if hasattr(refls, "tolist"):
+                refls = refls.tolist()
+            if refls and isinstance(refls[0], (list, tuple)):  # one list per response: take the first response's
+                refls = refls[0]
+            if refls is not None and not (isinstance(refls, (list, tuple)) and all(isinstance(r, str) or r is None
+                                                                                  for r in refls)):
+                raise _bad(path, where, c.reflections, "a list of strings", refls)
+
+            astats["total"] += 1
+            reason = unusable_reason(response or "", correct, answer, screen=screen)
+            idx, kept = [], []
+            for k, text in enumerate(refls or []):
+                rstats["total"] += 1
+                if text is None or parse_verdict(text) != correct:
+                    rstats["not_kept"] += 1
+                    continue
+                rstats["kept"] += 1
+                text = screen.clean(text)
+                refused = screen.refusal(text)
+                if refused is not None:
+                    rstats[refused] += 1  # tag_in_text | special_token
+                    continue
+                idx.append(k)
+                kept.append(text)
+            if reason is None and not idx:
+                reason = "no_kept_reflection"
+            if reason is not None:
+                astats[f"unusable:{reason}"] += 1
+                continue
+            astats["usable"] += 1
+            rstats["usable"] += len(idx)
+            usable.append(i)
+            correct_u.append(correct)
+            answers_u.append(answer)
+            texts_u.append(screen.clean(response or ""))
+            n_refl.append(len(idx))
+            refl_index += idx
+            refl_texts += kept
+        return _Screened(pa.array(questions, pa.string()), pa.array(variants, pa.string()), keys,
+                         np.asarray(usable, dtype=np.int64), correct_u, answers_u, pa.array(texts_u, pa.string()),
+                         n_refl, refl_index, pa.array(refl_texts, pa.string()), astats, rstats)
+
+    # -- the columnar path: the same decisions on whole columns (run in the reading thread) --
+    def columnar(self, batch: _Batch) -> _Screened | None:
+        """The batch screened as :meth:`row_by_row` would, or None when it has to go through that one."""
+        import numpy as np
+        import pyarrow as pa
+
+        if batch.columns is None:
+            return None
+        c, screen, cols = self.c, self.screen, batch.columns
+        question, variant = cols[c.question], cols[c.prompt_variant]
+        if not (_is_str(question.type) and _is_str(variant.type)) or question.null_count or variant.null_count:
+            return None
+        response, answer = _firsts(cols[c.response]), _firsts(cols[c.extracted])
+        correct, refl = _first_bools(cols[c.correct]), _flat_reflections(cols[c.reflections])
+        if response is None or answer is None or correct is None or refl is None:
+            return None
+        if any(not q.strip() for q in question.filter(pa.array(~_match(question, _ALNUM))).to_pylist()):
+            return None  # an empty question: the row reader names it
+        n = len(question)
+
+        # reflections: kept when the verdict equals the truth, usable when the screen lets them in
+        texts, rows, ks = refl
+        kept = _verdicts(texts) == correct[rows]
+        ok, cleaned, refusals = kept.copy(), {}, Counter()
+        look = np.flatnonzero(kept & _match(texts, self._flagged, null=True))
+        for j, text in zip(look.tolist(), texts.take(pa.array(look, pa.int64())).to_pylist()):
+            text = screen.clean(text)
+            refused = screen.refusal(text)
+            if refused is None:
+                cleaned[j] = text
+            else:
+                refusals[refused] += 1
+                ok[j] = False
+        n_ok = np.bincount(rows[ok], minlength=n)
+
+        # responses: unusable for the same reasons, in the same order, as unusable_reason gives them
+        flagged = _match(response, self._flagged, null=True) | ~_match(response, _ALNUM)
+        no_answer = correct & ~flagged & np.asarray(answer.is_null(), dtype=bool)
+        reasons = Counter({"correct_without_answer": int(no_answer.sum())})
+        usable = ~flagged & ~no_answer
+        look = np.flatnonzero(flagged)
+        looked = answer.take(pa.array(look, pa.int64())).to_pylist()
+        resp_clean = {}
+        for i, text, ans in zip(look.tolist(), response.take(pa.array(look, pa.int64())).to_pylist(), looked):
+            reason = unusable_reason(text or "", bool(correct[i]), ans, screen=screen)
+            if reason is None:  # (a usable text is a str)
+                usable[i], resp_clean[i] = True, screen.clean(text)
+            else:
+                reasons[reason] += 1
+        reasons["no_kept_reflection"] = int((usable & (n_ok == 0)).sum())
+        usable &= n_ok > 0
+
+        u = np.flatnonzero(usable)
+        take = pa.array(u, pa.int64())
+        chosen = np.flatnonzero(ok & usable[rows])
+        resp = _replaced(response.take(take), u, resp_clean)
+        refl_texts = _replaced(texts.take(pa.array(chosen, pa.int64())), chosen, cleaned)
+        n_refl = n_ok[u]
+        astats = _nonzero(total=n, usable=len(u), **{f"unusable:{r}": k for r, k in reasons.items()})
+        rstats = _nonzero(total=len(texts), kept=int(kept.sum()), not_kept=int((~kept).sum()),
+                          usable=int(n_refl.sum()), **refusals)
+        return _Screened(question, variant, cols[c.question_id] if c.question_id else cols[c.answer], u,
+                         correct[u].tolist(), answer.take(take).to_pylist(), resp, n_refl.tolist(),
+                         ks[chosen].tolist(), refl_texts, astats, rstats)
+
+
+def _replaced(texts: Any, positions: Any, new: dict[int, str]) -> Any:
+    """``texts`` (at ``positions`` of the batch) with the cleaned texts of ``new`` (by batch position) put in."""
+    import numpy as np
+    import pyarrow as pa
+
+    at = np.searchsorted(positions, list(new))
+    hit = [(m, j) for m, j in zip(at.tolist(), new) if m < len(positions) and positions[m] == j]
+    if not hit:
+        return texts
+    values = texts.to_pylist()
+    for m, j in hit:
+        values[m] = new[j]
+    return pa.array(values, pa.string())
+
+
+class _Texts:
+    """The texts a trace can use, UTF-8 in one buffer, each decoded when a trace uses it: a str each would
+    cost ~50 bytes more and fragment the heap (~0.3 GB more at the published scale)."""
+
+    def __init__(self) -> None:
+        from array import array
+
+        self._data = bytearray()
+        self._ends = array("q")
+
+    def add(self, texts: Any) -> int:
+        """Append an Arrow string array; returns the reference of its first text (the others follow)."""
+        import numpy as np
+        import pyarrow as pa
+
+        first = len(self._ends)
+        if len(texts) == 0:
+            return first
+        width = np.int64 if pa.types.is_large_string(texts.type) else np.int32
+        offsets = np.frombuffer(texts.buffers()[1], dtype=width)[texts.offset:texts.offset + len(texts) + 1]
+        base = len(self._data)
+        if offsets[-1] > offsets[0]:
+            self._data += memoryview(texts.buffers()[2])[offsets[0]:offsets[-1]]
+        self._ends.frombytes((offsets[1:].astype(np.int64) - offsets[0] + base).tobytes())
+        return first
+
+    def done(self) -> Callable[[int], str]:
+        """The reader of a text by reference (no more texts can be added)."""
+        data, ends = memoryview(self._data), self._ends
+
+        def text(ref: int) -> str:
+            return str(data[ends[ref - 1] if ref else 0:ends[ref]], "utf-8")
+
+        return text
+
+
+def _numbers(names: list[str], numbers: dict[str, int], by_number: list[str], intern: Any = None) -> list[int]:
+    """The number of each name, numbering new ones as they come (``by_number`` grows with them)."""
+    out = []
+    for name in names:
+        num = numbers.get(name)
+        if num is None:
+            num = numbers[name] = len(by_number)
+            by_number.append(intern(name) if intern else name)
+        out.append(num)
+    return out
+
+
+# ---- column helpers -----------------------------------------------------------------------------------------
+def _is_str(t: Any) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def _is_list(t: Any) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_list(t) or pa.types.is_large_list(t)
+
+
+def _match(arr: Any, pattern: str, null: bool = False) -> Any:
+    """Numpy booleans: does each text hold a match of the RE2 ``pattern`` (``null`` for a null text)?"""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    if len(arr) == 0:
+        return np.zeros(0, dtype=bool)
+    return np.asarray(pc.match_substring_regex(arr, pattern).fill_null(null), dtype=bool)
+
+
+def _list_ranges(arr: Any) -> tuple[Any, Any]:
+    """(start, length) in ``arr.values`` of each list; a null list has length 0."""
+    import numpy as np
+
+    offsets = np.asarray(arr.offsets, dtype=np.int64)
+    lengths = np.diff(offsets)
+    if arr.null_count:
+        lengths[~np.asarray(arr.is_valid(), dtype=bool)] = 0
+    return offsets[:-1], lengths
+
+
+def _firsts(arr: Any) -> Any:
+    """The first element of each list (null for an empty or null list) of a list<string> column; a string
+    column as it is; None for other types (the row reader takes them)."""
+    import pyarrow as pa
+
+    if _is_str(arr.type):
+        return arr
+    if pa.types.is_null(arr.type):
+        return pa.nulls(len(arr), pa.string())
+    if not (_is_list(arr.type) and _is_str(arr.type.value_type)):
+        return None
+    starts, lengths = _list_ranges(arr)
+    return arr.values.take(pa.array(starts, mask=lengths == 0))
+
+
+def _first_bools(arr: Any) -> Any:
+    """Numpy booleans of a (list of) bool or 0/1 integer column, or None (the row reader raises or takes it)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if _is_list(arr.type):
+        starts, lengths = _list_ranges(arr)
+        arr = arr.values.take(pa.array(starts, mask=lengths == 0))
+    if arr.null_count:
+        return None
+    if pa.types.is_boolean(arr.type):
+        return np.asarray(arr, dtype=bool)
+    if pa.types.is_integer(arr.type):
+        values = np.asarray(arr)
+        return values.astype(bool) if ((values == 0) | (values == 1)).all() else None
+    return None
+
+
+def _flat_reflections(arr: Any) -> tuple[Any, Any, Any] | None:
+    """(texts, row of each, index k in its row) of a list<string> column, or of list<list<string>> taking each
+    row's first list; None for other types or a null first list (the row reader decides those)."""
+    import numpy as np
+    import pyarrow as pa
+
+    n = len(arr)
+    if pa.types.is_null(arr.type):
+        return pa.array([], pa.string()), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if not _is_list(arr.type):
+        return None
+    starts, lengths = _list_ranges(arr)
+    if _is_list(arr.type.value_type) and _is_str(arr.type.value_type.value_type):
+        inner, has = arr.values, lengths > 0
+        first = starts[has]  # each non-empty row's first list, as an index into the inner lists
+        if not np.asarray(inner.is_valid(), dtype=bool)[first].all():
+            return None
+        inner_starts, inner_lengths = _list_ranges(inner)
+        starts, lengths = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        starts[has], lengths[has] = inner_starts[first], inner_lengths[first]
+        arr = inner
+    elif not _is_str(arr.type.value_type):
+        return None
+    total = int(lengths.sum())
+    before = np.cumsum(lengths) - lengths
+    rows = np.repeat(np.arange(n), lengths)
+    ks = np.arange(total) - np.repeat(before, lengths)
+    if n and (starts[1:] == starts[:-1] + lengths[:-1]).all():  # contiguous, as written: no copy
+        return arr.values.slice(int(starts[0]), total), rows, ks
+    return arr.values.take(pa.array(np.repeat(starts - before, lengths) + np.arange(total))), rows, ks
+
+
+def _verdicts(texts: Any) -> Any:
+    """``parse_verdict`` of each text as int8: 1 Correct, 0 Incorrect, -1 none (or a null text)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    out = np.full(len(texts), -1, dtype=np.int8)
+    if len(texts) == 0:
+        return out
+    # exactly one "<verdict>" (case aside), and what follows it opens with "\s*(in)correct\s*</verdict>"
+    parts = pc.split_pattern(pc.ascii_lower(texts), _OPEN, max_splits=2)
+    one = np.asarray(pc.equal(pc.list_value_length(parts), 2).fill_null(False), dtype=bool)
+    at = np.flatnonzero(one)
+    after = pc.list_element(parts.filter(pa.array(one)), 1)
+    yes = _match(after, _YES)
+    out[at[yes]] = 1
+    out[at[~yes & _match(after, _NO)]] = 0
+    odd = np.flatnonzero(~np.asarray(pc.string_is_ascii(texts).fill_null(True), dtype=bool))
+    if len(odd):  # only a non-ASCII text can hold a character that Python's re treats otherwise
+        nonascii = texts.take(pa.array(odd, pa.int64()))
+        raw = nonascii.view(pa.large_binary() if pa.types.is_large_string(texts.type) else pa.binary())
+        look = odd[_match(raw, _PYTHON_ONLY_UTF8)]
+        for j, text in zip(look.tolist(), texts.take(pa.array(look, pa.int64())).to_pylist()):
+            verdict = parse_verdict(text)
+            out[j] = -1 if verdict is None else int(verdict)
+    return out
+
+
+def _compiles(pattern: str) -> str:
+    """``pattern``, or "" (every text flagged, so judged in Python) if RE2 cannot take it (too large)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        pc.match_substring_regex(pa.array([""]), pattern)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return ""
+    return pattern
+
+
+def _re2_literal(text: str) -> str:
+    """``text`` as an RE2 pattern matching it literally."""
+    return "".join(f"\\x{{{ord(ch):x}}}" if ord(ch) < 32 or ord(ch) == 127
+                   else "\\" + ch if ord(ch) < 128 and not (ch.isalnum() or ch == "_") else ch for ch in text)
+
+
+# ---- row helpers ------------------------------------------------------------------------------------------------
+def _hashed_id(question: str, answer: Any) -> str:
+    key = json.dumps([question, answer], ensure_ascii=False, default=str)
+    return "raw/" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def _first(value: Any) -> Any:
@@ -93,90 +719,10 @@ def _first(value: Any) -> Any:
     return value
 
 
+def _nonzero(**counts: int) -> Counter:
+    """The non-zero counts (a reason that never occurred stays out of the summary, as row by row)."""
+    return Counter({k: v for k, v in counts.items() if v})
+
+
 def _bad(path: Path, where: str, col: str, expected: str, got: Any) -> TraceInputError:
     return TraceInputError(f"{path}: {where}: column {col!r}: expected {expected}, got {type(got).__name__} {got!r:.60}")
-
-
-def load_raw(path: str | Path, columns: RawColumns | None = None, screen: TextScreen = CHAT_SCREEN) -> Corpus:
-    """Read a raw-layout file into per-question pools (see the module docstring)."""
-    path, c = Path(path), columns or RawColumns()
-    names = [c.question, c.answer, c.prompt_variant, c.response, c.correct, c.extracted, c.reflections]
-    if c.question_id:
-        names.append(c.question_id)
-    texts: list[str] = []
-    prompts: dict[str, str] = {}
-    attempts: dict[str, list[Attempt]] = {}
-    counters: dict[tuple[str, str], int] = {}
-    astats: Counter = Counter()
-    rstats: Counter = Counter()
-    n_rows = 0
-    for where, row in _rows(path, names):
-        n_rows += 1
-        question = row[c.question]
-        if not isinstance(question, str) or not question.strip():
-            raise _bad(path, where, c.question, "a non-empty string", question)
-        variant = row[c.prompt_variant]
-        if not isinstance(variant, str):
-            raise _bad(path, where, c.prompt_variant, "a string", variant)
-        if c.question_id:
-            qid = str(row[c.question_id])
-        else:
-            key = json.dumps([question, row[c.answer]], ensure_ascii=False, default=str)
-            qid = "raw/" + hashlib.sha256(key.encode()).hexdigest()[:16]
-        if qid not in prompts:
-            prompts[qid], attempts[qid] = question, []
-        index = counters.get((qid, variant), 0)
-        counters[(qid, variant)] = index + 1
-
-        response = _first(row[c.response])
-        if response is not None and not isinstance(response, str):
-            raise _bad(path, where, c.response, "a list of strings", row[c.response])
-        correct = _first(row[c.correct])
-        if isinstance(correct, int) and correct in (0, 1):
-            correct = bool(correct)
-        if not isinstance(correct, bool):
-            raise _bad(path, where, c.correct, "a list of booleans", row[c.correct])
-        answer = _first(row[c.extracted])
-        if answer is not None and not isinstance(answer, str):
-            answer = str(answer)
-        refls = row[c.reflections]
-        if hasattr(refls, "tolist"):
-            refls = refls.tolist()
-        if refls and isinstance(refls[0], (list, tuple)):  # one list per response: take the first response's
-            refls = refls[0]
-        if refls is not None and not (isinstance(refls, (list, tuple)) and all(isinstance(r, str) or r is None
-                                                                              for r in refls)):
-            raise _bad(path, where, c.reflections, "a list of strings", refls)
-
-        astats["total"] += 1
-        reason = unusable_reason(response or "", correct, answer, screen=screen)
-        idx, refs = [], []
-        for k, text in enumerate(refls or []):
-            rstats["total"] += 1
-            if text is None or parse_verdict(text) != correct:
-                rstats["not_kept"] += 1
-                continue
-            rstats["kept"] += 1
-            text = screen.clean(text)
-            refused = screen.refusal(text)
-            if refused is not None:
-                rstats[refused] += 1  # tag_in_text | special_token
-                continue
-            idx.append(k)
-            refs.append(len(texts))
-            texts.append(text)
-        if reason is None and not idx:
-            reason = "no_kept_reflection"
-        if reason is not None:
-            astats[f"unusable:{reason}"] += 1
-            continue
-        astats["usable"] += 1
-        rstats["usable"] += len(idx)
-        text_ref = len(texts)
-        texts.append(screen.clean(response or ""))
-        attempts[qid].append(Attempt(qid, sys.intern(variant), index, correct, answer, text_ref,
-                                     tuple(idx), tuple(refs)))
-    if n_rows == 0:
-        raise TraceInputError(f"{path}: no rows (expected one row per question and prompt variant)")
-    units = [Unit(qid, prompts[qid], Pool(qid, attempts[qid])) for qid in sorted(prompts)]
-    return Corpus(units, texts.__getitem__, texts.__getitem__, astats, rstats)

@@ -1,0 +1,114 @@
+"""The writers: each line is what pydantic / json.dumps wrote, and the dataset is, byte for byte, what
+pyarrow's JSON reader + ``datasets``' ``save_to_disk`` make of traces.jsonl (the route before), and loads."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pyarrow as pa
+import pyarrow.json as pj
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from skillfactory.records import Trace
+from skillfactory.traces import outputs
+from skillfactory.traces.outputs import TraceWriter, encode, sharegpt, sharegpt_json
+
+TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+
+
+def trace(rng: random.Random, i: int, size: int = 300) -> Trace:
+    words = ["step", "×", "naïve", "日本", "😀", '"q"', "\\", "\t", "\x01", "\u2028", "\x7f", "\n"]
+    body = " ".join(rng.choice(words) for _ in range(rng.randint(0, size)))
+    n = rng.randint(1, 5)
+    return Trace(id=f"q{i}|*C_full|r0|n{n}", question_id=f"q{i // 3}", format=rng.choice(["*C_full", "*CC"]),
+                 messages=[{"role": "user", "content": f"question {i}?"}, {"role": "assistant", "content": body}],
+                 n_attempts=n, sample_ids=[f"q{i}|original|{k}" for k in range(n)],
+                 reflection_ids=[f"q{i}|original|{k}|r0" for k in range(rng.randint(0, n))],
+                 final_correct=rng.random() < 0.8)
+
+
+def datasets_route(jsonl, out_dir, block: int, shard_bytes: int, fingerprint: str) -> None:
+    """The dataset writer before the streaming one: read the JSONL back, save with ``datasets``."""
+    from datasets import Dataset
+    from datasets.table import InMemoryTable
+
+    schema = outputs._schema()
+    lines = jsonl.read_bytes().splitlines(keepends=True)
+    if not lines:
+        table = schema.empty_table()
+    else:
+        read = pj.ReadOptions(block_size=max(block, 2 * max(map(len, lines))))
+        parse = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+        table = pj.read_json(jsonl, read_options=read, parse_options=parse).select(schema.names)
+    table = table.cast(pa.schema(schema))
+    Dataset(InMemoryTable(table), fingerprint=fingerprint).save_to_disk(str(out_dir), max_shard_size=shard_bytes)
+
+
+CASES = {  # name: (traces, text size, JSON block, shard bytes, batch bytes)
+    "one_chunk": (1300, 300, 1 << 22, 500 * 10**6, 100 * 10**6),
+    "chunks": (2500, 300, 150_000, 500 * 10**6, 100 * 10**6),  # batches across and within reader chunks
+    "shards": (2300, 300, 150_000, 1_000_000, 100 * 10**6),
+    "small_batches": (900, 300, 150_000, 500 * 10**6, 60_000),
+    "long_lines": (300, 3000, 16_000, 500 * 10**6, 100 * 10**6),  # a line longer than half a block
+    "empty": (0, 0, 1 << 22, 500 * 10**6, 100 * 10**6),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_dataset_is_what_datasets_saves(tmp_path, monkeypatch, case):
+    import datasets
+
+    n, size, block, shard_bytes, batch_bytes = CASES[case]
+    monkeypatch.setattr(outputs, "JSON_BLOCK", block)
+    monkeypatch.setattr(outputs, "MAX_SHARD_BYTES", shard_bytes)
+    monkeypatch.setattr(outputs, "MAX_BATCH_BYTES", batch_bytes)
+    monkeypatch.setattr(datasets.config, "MAX_ROW_GROUP_SIZE", batch_bytes)
+    rng = random.Random(n)
+    traces = [trace(rng, i, size) for i in range(n)]
+    with TraceWriter(tmp_path / "out") as w:
+        for t in traces:
+            w.write(t)
+    ours = tmp_path / "out" / "dataset"
+    datasets_route(tmp_path / "out" / "traces.jsonl", tmp_path / "ref", block, shard_bytes, w.sha.hexdigest()[:16])
+    names = sorted(p.name for p in (tmp_path / "ref").iterdir())
+    assert sorted(p.name for p in ours.iterdir()) == names
+    if case == "shards":
+        assert len([x for x in names if x.endswith(".arrow")]) > 1
+    for name in names:
+        assert (ours / name).read_bytes() == (tmp_path / "ref" / name).read_bytes(), name
+
+    if n:  # (datasets cannot load the 0-shard dataset it saves for no rows)
+        ds = datasets.load_from_disk(str(ours))
+        assert len(ds) == n
+        assert ds[n - 1] == traces[-1].model_dump() and ds[0]["messages"] == traces[0].messages
+
+
+@settings(max_examples=200, deadline=None)
+@given(ids=st.lists(TEXT, min_size=3, max_size=3), contents=st.lists(TEXT, min_size=1, max_size=3),
+       refl=st.lists(TEXT, max_size=3), correct=st.booleans(), n=st.integers(0, 99))
+def test_lines_are_what_pydantic_and_json_write(ids, contents, refl, correct, n):
+    roles = ["user", "assistant", "system"]
+    fields = dict(id=ids[0], question_id=ids[1], format=ids[2], n_attempts=n, sample_ids=ids, reflection_ids=refl,
+                  messages=[{"role": roles[i % 3], "content": c} for i, c in enumerate(contents)],
+                  final_correct=correct)
+    for t in (Trace(**fields), Trace.model_construct(**fields)):  # validated, and as the builder makes them
+        part = encode([t, t])
+        line = t.model_dump_json().encode() + b"\n"
+        assert part.jsonl == line * 2 and part.line_lengths == [len(line)] * 2
+        assert part.sharegpt == b",\n".join([json.dumps(sharegpt(t), ensure_ascii=False).encode()] * 2)
+        assert sharegpt_json(t) == json.dumps(sharegpt(t), ensure_ascii=False).encode()
+
+
+def test_a_failed_build_leaves_no_dataset_and_keeps_the_old(tmp_path):
+    rng = random.Random(0)
+    with TraceWriter(tmp_path) as w:
+        w.write(trace(rng, 0))
+    before = (tmp_path / "dataset" / "state.json").read_bytes()
+    with pytest.raises(RuntimeError), TraceWriter(tmp_path) as w:
+        w.write(trace(rng, 1))
+        raise RuntimeError("interrupted")
+    assert (tmp_path / "dataset" / "state.json").read_bytes() == before
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
