@@ -117,3 +117,31 @@ def test_every_stage_on_every_family(family, family_models, tmp_path):
         assert AutoTokenizer.from_pretrained(root / stage / "final").chat_template == original, stage
     for label in ("base", "skillfactory"):
         assert json.loads((root / f"eval-{label}" / "results.json").read_text())["label"] == label
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_sft_command_trains_every_family_and_keeps_its_template(family, family_models, tmp_path, monkeypatch):
+    """The CLI contract: `skillfactory sft --model DIR --traces FILE --out OUT --max-steps 2` on any family."""
+    import sys
+
+    from transformers import AutoTokenizer
+
+    from skillfactory.cli import main
+
+    body = "<think>\n<sample>\nStep 1: 3 + 4 = 7\n</sample>\n<reflect>\n<verdict>Correct</verdict>\n</reflect>\n</think>"
+    rows = [{"messages": [{"role": "user", "content": f"Use 3, 4 to make {7 + i}."},
+                          {"role": "assistant", "content": f"{body}\n\n<answer>\n3 + 4\n</answer>"}]} for i in range(4)]
+    traces = tmp_path / "traces.jsonl"
+    traces.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "sft"
+    monkeypatch.setattr(sys, "argv", ["skillfactory", "sft", "--model", str(family_models.base(family)), "--traces",
+                                      str(traces), "--out", str(out), "--max-steps", "2", "--preset", "tiny"])
+    try:
+        main()
+    except SystemExit as e:  # typer exits 0 after a command, or returns
+        assert e.code in (0, None)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 2 and summary["trained_on"] == 4
+    original = (TEMPLATES / f"{get_family(family).template}.jinja").read_text()
+    assert AutoTokenizer.from_pretrained(out / "final").chat_template == original
