@@ -130,14 +130,15 @@ def test_python_only_characters_are_exactly_where_python_re_and_the_re2_patterns
 
     import pyarrow.compute as pc
 
-    from skillfactory.traces import raw
+    from skillfactory.traces import raw_kernels
 
     letters, space = re.compile("(?i)[verdicton]"), re.compile(r"\s")
     odd = {chr(c) for c in range(128, 0x110000)
            if not 0xD800 <= c < 0xE000 and (space.fullmatch(chr(c)) or letters.fullmatch(chr(c)))}
-    assert odd == set(raw._PYTHON_ONLY)
+    assert odd == set(raw_kernels.PYTHON_ONLY)
     ascii_spaces = [chr(c) for c in range(128) if space.fullmatch(chr(c))]
-    matched = pc.match_substring_regex(pa.array([chr(c) for c in range(128)]), f"^{raw._WS[:-1]}$").to_pylist()
+    matched = pc.match_substring_regex(pa.array([chr(c) for c in range(128)]),
+                                       f"^{raw_kernels.WS[:-1]}$").to_pylist()
     assert [chr(c) for c in range(128) if matched[c]] == ascii_spaces
 
 

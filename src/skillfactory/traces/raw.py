@@ -15,7 +15,7 @@ next batches screened in threads while this one is assembled (Arrow's kernels re
 verdicts and the text screen run on whole columns in RE2, ids and per-variant indexes in numpy, and Python
 touches only the texts that can go into a trace. What the kernels cannot judge exactly like Python (a text
 with a tag or thinking block to clean, or no ASCII letter; a reflection with Unicode that Python's
-case-insensitive ``re`` folds onto ASCII, ``_PYTHON_ONLY``) goes through the same Python functions as before.
+case-insensitive ``re`` folds onto ASCII, ``raw_kernels.PYTHON_ONLY``) goes through the same Python functions as before.
 A batch of other column types, or holding a value that is an error, goes to the row-by-row reader, which also
 writes every error message. Both give the same pools and counts; tests hold the builds to recorded bytes.
 """
@@ -40,22 +40,14 @@ from pydantic import BaseModel, ConfigDict
 from skillfactory.prompting import parse_verdict
 from skillfactory.traces.clean import CHAT_SCREEN, TextScreen
 from skillfactory.traces.formats import STRUCTURE_TAGS, Attempt, Pool
+from skillfactory.traces.raw_kernels import (
+    ALNUM, compiles, first_bools, firsts, flat_reflections, is_str, match, re2_literal, verdicts,
+)
 from skillfactory.traces.sources import Corpus, TraceInputError, Unit, unusable_reason
 
 #: Rows read per batch (bounds memory on large files).
 BATCH_ROWS = 4096
 
-# parse_verdict in RE2, on ASCII-lowered text (so no IGNORECASE needed): equal to it on texts without a
-# _PYTHON_ONLY character, where Python's \s is ASCII whitespace plus \x1c-\x1f and IGNORECASE folds only
-# ASCII onto the letters of the tags.
-_WS = r"[\t\n\x0b\x0c\r\x1c-\x1f ]*"
-_OPEN, _YES, _NO = "<verdict>", f"^{_WS}correct{_WS}</verdict>", f"^{_WS}incorrect{_WS}</verdict>"
-#: Non-ASCII characters that Python's ``re`` counts as ``\s`` or folds onto a letter of the verdict tags
-#: (ı and İ onto i); tests/traces checks this list against every code point.
-_PYTHON_ONLY = ("\x85\xa0\u0130\u0131\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
-                "\u2028\u2029\u202f\u205f\u3000")
-_PYTHON_ONLY_UTF8 = "|".join("".join(f"\\x{b:02x}" for b in ch.encode()) for ch in _PYTHON_ONLY)  # on bytes
-_ALNUM = "[0-9A-Za-z]"
 _END = object()
 
 
@@ -263,7 +255,7 @@ class _Reader:
         # Texts with none of these need no Python look (clean() is the identity, refusal() None). An exact
         # TextScreen only: a subclass may clean otherwise, so all its texts go through its own methods.
         literals = (*STRUCTURE_TAGS, *screen.special_tokens) if type(screen) is TextScreen else ()
-        self._flagged = _compiles("|".join(map(_re2_literal, literals))) if literals else ""
+        self._flagged = compiles("|".join(map(re2_literal, literals))) if literals else ""
 
     def corpus(self) -> Corpus:
         order = sorted(range(len(self.qids)), key=self.qids.__getitem__)
@@ -328,13 +320,13 @@ class _Reader:
         keys = s.keys
         arrow = not isinstance(keys, list)
         if self.c.question_id:
-            if arrow and _is_str(keys.type) and not keys.null_count:  # str() of a str: the ids as they are
+            if arrow and is_str(keys.type) and not keys.null_count:  # str() of a str: the ids as they are
                 enc = pc.dictionary_encode(keys)
                 names = _numbers(enc.dictionary.to_pylist(), self._qnum, self.qids)
                 return np.asarray(names, dtype=np.int64)[np.asarray(enc.indices)]
             return np.asarray(_numbers([str(k) for k in (keys.to_pylist() if arrow else keys)], self._qnum,
                                        self.qids), dtype=np.int64)
-        if arrow and _is_str(keys.type):  # hash each distinct (question, answer) once
+        if arrow and is_str(keys.type):  # hash each distinct (question, answer) once
             qenc, aenc = pc.dictionary_encode(s.question), pc.dictionary_encode(keys)
             width = len(aenc.dictionary) + 1
             pair = np.asarray(qenc.indices, dtype=np.int64) * width + 1 + \
@@ -440,21 +432,21 @@ class _Reader:
             return None
         c, screen, cols = self.c, self.screen, batch.columns
         question, variant = cols[c.question], cols[c.prompt_variant]
-        if not (_is_str(question.type) and _is_str(variant.type)) or question.null_count or variant.null_count:
+        if not (is_str(question.type) and is_str(variant.type)) or question.null_count or variant.null_count:
             return None
-        response, answer = _firsts(cols[c.response]), _firsts(cols[c.extracted])
-        correct, refl = _first_bools(cols[c.correct]), _flat_reflections(cols[c.reflections])
+        response, answer = firsts(cols[c.response]), firsts(cols[c.extracted])
+        correct, refl = first_bools(cols[c.correct]), flat_reflections(cols[c.reflections])
         if response is None or answer is None or correct is None or refl is None:
             return None
-        if any(not q.strip() for q in question.filter(pa.array(~_match(question, _ALNUM))).to_pylist()):
+        if any(not q.strip() for q in question.filter(pa.array(~match(question, ALNUM))).to_pylist()):
             return None  # an empty question: the row reader names it
         n = len(question)
 
         # reflections: kept when the verdict equals the truth, usable when the screen lets them in
         texts, rows, ks = refl
-        kept = _verdicts(texts) == correct[rows]
+        kept = verdicts(texts) == correct[rows]
         ok, cleaned, refusals = kept.copy(), {}, Counter()
-        look = np.flatnonzero(kept & _match(texts, self._flagged, null=True))
+        look = np.flatnonzero(kept & match(texts, self._flagged, null=True))
         for j, text in zip(look.tolist(), texts.take(pa.array(look, pa.int64())).to_pylist()):
             text = screen.clean(text)
             refused = screen.refusal(text)
@@ -466,7 +458,7 @@ class _Reader:
         n_ok = np.bincount(rows[ok], minlength=n)
 
         # responses: unusable for the same reasons, in the same order, as unusable_reason gives them
-        flagged = _match(response, self._flagged, null=True) | ~_match(response, _ALNUM)
+        flagged = match(response, self._flagged, null=True) | ~match(response, ALNUM)
         no_answer = correct & ~flagged & np.asarray(answer.is_null(), dtype=bool)
         reasons = Counter({"correct_without_answer": int(no_answer.sum())})
         usable = ~flagged & ~no_answer
@@ -557,151 +549,6 @@ def _numbers(names: list[str], numbers: dict[str, int], by_number: list[str], in
             by_number.append(intern(name) if intern else name)
         out.append(num)
     return out
-
-
-# ---- column helpers -----------------------------------------------------------------------------------------
-def _is_str(t: Any) -> bool:
-    import pyarrow as pa
-
-    return pa.types.is_string(t) or pa.types.is_large_string(t)
-
-
-def _is_list(t: Any) -> bool:
-    import pyarrow as pa
-
-    return pa.types.is_list(t) or pa.types.is_large_list(t)
-
-
-def _match(arr: Any, pattern: str, null: bool = False) -> Any:
-    """Numpy booleans: does each text hold a match of the RE2 ``pattern`` (``null`` for a null text)?"""
-    import numpy as np
-    import pyarrow.compute as pc
-
-    if len(arr) == 0:
-        return np.zeros(0, dtype=bool)
-    return np.asarray(pc.match_substring_regex(arr, pattern).fill_null(null), dtype=bool)
-
-
-def _list_ranges(arr: Any) -> tuple[Any, Any]:
-    """(start, length) in ``arr.values`` of each list; a null list has length 0."""
-    import numpy as np
-
-    offsets = np.asarray(arr.offsets, dtype=np.int64)
-    lengths = np.diff(offsets)
-    if arr.null_count:
-        lengths[~np.asarray(arr.is_valid(), dtype=bool)] = 0
-    return offsets[:-1], lengths
-
-
-def _firsts(arr: Any) -> Any:
-    """The first element of each list (null for an empty or null list) of a list<string> column; a string
-    column as it is; None for other types (the row reader takes them)."""
-    import pyarrow as pa
-
-    if _is_str(arr.type):
-        return arr
-    if pa.types.is_null(arr.type):
-        return pa.nulls(len(arr), pa.string())
-    if not (_is_list(arr.type) and _is_str(arr.type.value_type)):
-        return None
-    starts, lengths = _list_ranges(arr)
-    return arr.values.take(pa.array(starts, mask=lengths == 0))
-
-
-def _first_bools(arr: Any) -> Any:
-    """Numpy booleans of a (list of) bool or 0/1 integer column, or None (the row reader raises or takes it)."""
-    import numpy as np
-    import pyarrow as pa
-
-    if _is_list(arr.type):
-        starts, lengths = _list_ranges(arr)
-        arr = arr.values.take(pa.array(starts, mask=lengths == 0))
-    if arr.null_count:
-        return None
-    if pa.types.is_boolean(arr.type):
-        return np.asarray(arr, dtype=bool)
-    if pa.types.is_integer(arr.type):
-        values = np.asarray(arr)
-        return values.astype(bool) if ((values == 0) | (values == 1)).all() else None
-    return None
-
-
-def _flat_reflections(arr: Any) -> tuple[Any, Any, Any] | None:
-    """(texts, row of each, index k in its row) of a list<string> column, or of list<list<string>> taking each
-    row's first list; None for other types or a null first list (the row reader decides those)."""
-    import numpy as np
-    import pyarrow as pa
-
-    n = len(arr)
-    if pa.types.is_null(arr.type):
-        return pa.array([], pa.string()), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    if not _is_list(arr.type):
-        return None
-    starts, lengths = _list_ranges(arr)
-    if _is_list(arr.type.value_type) and _is_str(arr.type.value_type.value_type):
-        inner, has = arr.values, lengths > 0
-        first = starts[has]  # each non-empty row's first list, as an index into the inner lists
-        if not np.asarray(inner.is_valid(), dtype=bool)[first].all():
-            return None
-        inner_starts, inner_lengths = _list_ranges(inner)
-        starts, lengths = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-        starts[has], lengths[has] = inner_starts[first], inner_lengths[first]
-        arr = inner
-    elif not _is_str(arr.type.value_type):
-        return None
-    total = int(lengths.sum())
-    before = np.cumsum(lengths) - lengths
-    rows = np.repeat(np.arange(n), lengths)
-    ks = np.arange(total) - np.repeat(before, lengths)
-    if n and (starts[1:] == starts[:-1] + lengths[:-1]).all():  # contiguous, as written: no copy
-        return arr.values.slice(int(starts[0]), total), rows, ks
-    return arr.values.take(pa.array(np.repeat(starts - before, lengths) + np.arange(total))), rows, ks
-
-
-def _verdicts(texts: Any) -> Any:
-    """``parse_verdict`` of each text as int8: 1 Correct, 0 Incorrect, -1 none (or a null text)."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    out = np.full(len(texts), -1, dtype=np.int8)
-    if len(texts) == 0:
-        return out
-    # exactly one "<verdict>" (case aside), and what follows it opens with "\s*(in)correct\s*</verdict>"
-    parts = pc.split_pattern(pc.ascii_lower(texts), _OPEN, max_splits=2)
-    one = np.asarray(pc.equal(pc.list_value_length(parts), 2).fill_null(False), dtype=bool)
-    at = np.flatnonzero(one)
-    after = pc.list_element(parts.filter(pa.array(one)), 1)
-    yes = _match(after, _YES)
-    out[at[yes]] = 1
-    out[at[~yes & _match(after, _NO)]] = 0
-    odd = np.flatnonzero(~np.asarray(pc.string_is_ascii(texts).fill_null(True), dtype=bool))
-    if len(odd):  # only a non-ASCII text can hold a character that Python's re treats otherwise
-        nonascii = texts.take(pa.array(odd, pa.int64()))
-        raw = nonascii.view(pa.large_binary() if pa.types.is_large_string(texts.type) else pa.binary())
-        look = odd[_match(raw, _PYTHON_ONLY_UTF8)]
-        for j, text in zip(look.tolist(), texts.take(pa.array(look, pa.int64())).to_pylist()):
-            verdict = parse_verdict(text)
-            out[j] = -1 if verdict is None else int(verdict)
-    return out
-
-
-def _compiles(pattern: str) -> str:
-    """``pattern``, or "" (every text flagged, so judged in Python) if RE2 cannot take it (too large)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    try:
-        pc.match_substring_regex(pa.array([""]), pattern)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return ""
-    return pattern
-
-
-def _re2_literal(text: str) -> str:
-    """``text`` as an RE2 pattern matching it literally."""
-    return "".join(f"\\x{{{ord(ch):x}}}" if ord(ch) < 32 or ord(ch) == 127
-                   else "\\" + ch if ord(ch) < 128 and not (ch.isalnum() or ch == "_") else ch for ch in text)
 
 
 # ---- row helpers ------------------------------------------------------------------------------------------------
