@@ -43,7 +43,7 @@ from skillfactory.traces.formats import STRUCTURE_TAGS, Attempt, Pool
 from skillfactory.traces.raw_kernels import (
     ALNUM, compiles, first_bools, firsts, flat_reflections, is_str, match, re2_literal, verdicts,
 )
-from skillfactory.traces.sources import Corpus, TraceInputError, Unit, unusable_reason
+from skillfactory.traces.sources import Corpus, TraceInputError, Unit, count_attempt, unusable_reason
 
 #: Rows read per batch (bounds memory on large files).
 BATCH_ROWS = 4096
@@ -404,13 +404,8 @@ class _Reader:
                     continue
                 idx.append(k)
                 kept.append(text)
-            if reason is None and not idx:
-                reason = "no_kept_reflection"
-            if reason is not None:
-                astats[f"unusable:{reason}"] += 1
+            if not count_attempt(astats, rstats, reason, len(idx)):
                 continue
-            astats["usable"] += 1
-            rstats["usable"] += len(idx)
             usable.append(i)
             correct_u.append(correct)
             answers_u.append(answer)

@@ -77,6 +77,19 @@ def unusable_reason(text: str, correct: bool, answer: str | None, skipped: bool 
     return None
 
 
+def count_attempt(astats: Counter, rstats: Counter, reason: str | None, kept: int) -> bool:
+    """Tally one attempt with ``kept`` kept reflections; whether it is usable. Both readers (ours and the raw
+    layout's) count attempts this way, so their summaries use the same reasons."""
+    if reason is None and not kept:
+        reason = "no_kept_reflection"
+    if reason is not None:
+        astats[f"unusable:{reason}"] += 1
+        return False
+    astats["usable"] += 1
+    rstats["usable"] += kept
+    return True
+
+
 # ---- streaming JSONL with byte offsets ------------------------------------------------------------------------
 # Lines are decoded with msgspec into structs of only the fields the builder reads: unknown fields (the long
 # prompt, token counts, ...) are skipped without building Python objects, and types are checked strictly
@@ -267,13 +280,8 @@ def load_records(samples: str | Path, reflections: str | Path, screen: TextScree
             else:
                 idx.append(refl[i])
                 refs.append(refl[i + 1])
-        if reason is None and not idx:
-            reason = "no_kept_reflection"
-        if reason is not None:
-            astats[f"unusable:{reason}"] += 1
+        if not count_attempt(astats, rstats, reason, len(idx)):
             continue
-        astats["usable"] += 1
-        rstats["usable"] += len(idx)
         if len(idx) > 1:
             order = sorted(range(len(idx)), key=idx.__getitem__)
             idx, refs = [idx[k] for k in order], [refs[k] for k in order]
