@@ -136,13 +136,24 @@ def tokenize_example(tok: Any, messages: list[dict[str, str]], chat_template_kwa
     return {"input_ids": p + c, "completion_mask": [0] * len(p) + [1] * len(c)}
 
 
+def trained_span(example: dict[str, list[int]]) -> list[int]:
+    """The token ids the loss is on (``completion_mask`` 1)."""
+    return [i for i, m in zip(example["input_ids"], example["completion_mask"]) if m]
+
+
+def ends_with_end_of_turn(example: dict[str, list[int]], eot: EndOfTurn) -> bool:
+    """Whether the trained span ends with the end-of-turn token (else the template tokenizes its end of turn
+    differently from how it renders it, and no row of it could teach the model to stop)."""
+    trained = trained_span(example)
+    return bool(trained) and trained[-1] == eot.token_id
+
+
 def mask_problem(example: dict[str, list[int]], eot: EndOfTurn, specials: set[int]) -> str | None:
     """Why a tokenized example would teach the wrong stop, or None: the trained span must end with the end-of-turn
     token and hold it (and any other special token) exactly once, at its end."""
-    trained = [i for i, m in zip(example["input_ids"], example["completion_mask"]) if m]
-    if not trained or trained[-1] != eot.token_id:
+    if not ends_with_end_of_turn(example, eot):
         return "the trained span does not end with the end-of-turn token"
-    inner = [i for i in trained[:-1] if i in specials]
+    inner = [i for i in trained_span(example)[:-1] if i in specials]
     if inner:
         return f"the assistant text holds {len(inner)} special token(s) (e.g. id {inner[0]}) before its end"
     return None

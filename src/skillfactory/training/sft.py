@@ -101,11 +101,13 @@ def load_traces(traces: str) -> list[list[dict[str, str]]]:
     return out
 
 
-def tokenize_traces(tok, chats: list[list[dict[str, str]]], chat_template_kwargs: dict[str, Any],
-                    rows: list[str] | None = None) -> tuple[list[dict[str, list[int]]], list[int]]:
+def tokenize_traces(tok, chats: list[list[dict[str, str]]],
+                    chat_template_kwargs: dict[str, Any]) -> tuple[list[dict[str, list[int]]], list[int]]:
     """Every chat as ``input_ids`` + ``completion_mask`` (see ``chat.tokenize_example``), and the indices of chats
     whose trained span would teach a wrong stop (a special token inside the text): those are skipped, counted."""
-    from skillfactory.chat import ChatTemplateError, end_of_turn, mask_problem, special_token_ids, tokenize_example
+    from skillfactory.chat import (
+        ChatTemplateError, end_of_turn, ends_with_end_of_turn, mask_problem, special_token_ids, tokenize_example,
+    )
 
     try:
         eot = end_of_turn(tok, chat_template_kwargs)
@@ -115,12 +117,11 @@ def tokenize_traces(tok, chats: list[list[dict[str, str]]], chat_template_kwargs
     examples, bad = [], []
     for i, chat in enumerate(chats):
         ex = tokenize_example(tok, chat, chat_template_kwargs, eot)
-        problem = mask_problem(ex, eot, specials)
-        if problem is not None:
-            if problem.startswith("the trained span does not end"):  # the template itself: no row would work
-                where = rows[i] if rows else f"trace {i}"
-                raise TrainingError(f"{where}: {problem} ({eot.text!r}); the chat template tokenizes its end of "
-                                    "turn differently from how it renders it")
+        if not ends_with_end_of_turn(ex, eot):  # the template itself: no row would work
+            raise TrainingError(f"trace {i}: the trained span does not end with the end-of-turn token "
+                                f"({eot.text!r}); the chat template tokenizes its end of turn differently from how "
+                                "it renders it")
+        if mask_problem(ex, eot, specials) is not None:
             bad.append(i)
         examples.append(ex)
     return examples, bad
@@ -166,7 +167,8 @@ def run_sft(cfg: SFTRunConfig) -> dict[str, Any]:
     model = load_model(cfg.model)  # after the config: ZeRO-3 then initialises the weights partitioned
     lengths = [len(ex["input_ids"]) for ex in examples]
     fits, max_length = select_by_length(lengths, cfg, getattr(model.config, "max_position_embeddings", None))
-    keep = [i for i in fits if i not in set(special)]
+    refused = set(special)
+    keep = [i for i in fits if i not in refused]
     skipped = len(chats) - len(fits)
     if skipped:
         print(f"sft: skipping {skipped} of {len(chats)} traces longer than {max_length} tokens (not truncating)")
