@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-#: The four prompt variants of SPEC 2.1, in a fixed order (sampling spreads samples evenly over them).
+#: The four published prompt variants, in a fixed order (sampling spreads samples evenly over them).
 VARIANTS: tuple[str, ...] = ("original", "plan_and_execute", "alternatively", "rephrase")
 
 #: Appended to every variant: the verifier reads only the last <answer> block.
@@ -65,7 +65,7 @@ def parse_verdict(text: str) -> bool | None:
     return found[0].lower() == "correct"
 
 
-# ---- the tags of a SkillFactory trace (SPEC 2.3): the trace builder writes them, evaluation counts them ----
+# ---- the tags of a SkillFactory trace: the trace builder writes them, evaluation counts them ----
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 SAMPLE_OPEN, SAMPLE_CLOSE = "<sample>", "</sample>"
 REFLECT_OPEN, REFLECT_CLOSE = "<reflect>", "</reflect>"

@@ -1,4 +1,4 @@
-"""The reflection stage: the model checks its own samples and ends with a verdict (SPEC 2.2).
+"""The reflection stage: the model checks its own samples and ends with a verdict.
 
     >>> cfg = ReflectConfig(samples="runs/s/samples.jsonl", per_sample=4, out="runs/r")
     >>> summary = reflect(cfg)           # runs/r/reflections.jsonl, summary.json, manifest.json
@@ -49,7 +49,7 @@ class ReflectConfig(BaseModel):
     max_new_tokens: int = Field(512, ge=1)
     chunk_size: int = Field(512, ge=1)  # completions per chunk; part of the resume contract
     # Reflect only on samples of questions with at least one correct sample. The others cannot yield a trace
-    # (every format needs a correct attempt, SPEC 2.4), so their reflections would serve the verdict
+    # (every trace format needs a correct attempt), so their reflections would serve the verdict
     # diagnostics only; on a weak model that is most of the compute.
     solved_only: bool = False
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)  # local | ray replicas; same output either way

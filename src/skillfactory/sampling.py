@@ -1,4 +1,4 @@
-"""The sampling stage: each question in each prompt variant, ``per_variant`` times, verified (SPEC 2.1).
+"""The sampling stage: each question in each prompt variant, ``per_variant`` times, verified.
 
     >>> cfg = SampleConfig(model="toy/", task="countdown", params={"num_args": 3}, n=20, per_variant=2, out="runs/s")
     >>> summary = sample(cfg)            # runs/s/{questions,samples}.jsonl, summary.json, manifest.json

@@ -61,7 +61,7 @@ class EvalConfig(BaseModel):
     seed: int = 0  # question seed (split="test") and sampling seed
     temperature: float = Field(0.7, ge=0)  # > 0 so that pass@k and per-question accuracy mean something
     top_p: float = Field(1.0, gt=0, le=1)
-    variant: str = "original"  # prompt variant of the user turn (SPEC 2.1)
+    variant: str = "original"  # prompt variant of the user turn
     interval: Literal["bootstrap", "wilson"] = "bootstrap"  # see metrics.py for why bootstrap over questions
     bootstrap_resamples: int = Field(2000, ge=100)
     batch_questions: int = Field(32, ge=1)  # questions per backend call; results are appended after each

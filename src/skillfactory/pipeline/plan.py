@@ -1,4 +1,4 @@
-"""Turn a recipe into the ordered list of stages of an experiment (the graph of SPEC 2, once per arm).
+"""Turn a recipe into the ordered list of stages of an experiment (the stage graph, once per arm).
 
     base model -> sample -> reflect -> traces/<arm> -> sft/<arm> -> grpo/<arm> -> eval/<arm> -> report
                  \\-----------------------------------------------> grpo/rl_only -> eval/rl_only

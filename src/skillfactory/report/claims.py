@@ -1,4 +1,4 @@
-"""The paper's four claims (SPEC 1), each stated as what was measured, with intervals, and whether it held.
+"""The paper's four claims, each stated as what was measured, with intervals, and whether it held.
 
 Every comparison between two models is **paired**: the difference in accuracy over the questions both models
 answered, with a bootstrap interval that resamples those questions. A claim *held* when the measured effect

@@ -1,4 +1,4 @@
-"""Silver traces (SPEC 2.3-2.4): a model's own attempts and true reflections rearranged into verify-and-retry
+"""Silver traces: a model's own attempts and true reflections rearranged into verify-and-retry
 examples for SFT.
 
 phrases.py  glue phrase pools          formats.py  one selection function per format + rendering

@@ -1,4 +1,4 @@
-"""The traces stage: rearrange a model's own attempts and true reflections into silver traces (SPEC 2.3-2.4).
+"""The traces stage: rearrange a model's own attempts and true reflections into silver traces.
 
     >>> cfg = TraceConfig(samples="run/sample/samples.jsonl", reflections="run/reflect/reflections.jsonl",
     ...                   formats=["*C_full"], max_responses=5, seed=0, out="run/traces")

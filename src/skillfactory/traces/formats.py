@@ -1,7 +1,7 @@
-"""Trace formats (SPEC 2.4): which of a question's attempts go into one trace, in what order, with what glue.
+"""Trace formats: which of a question's attempts go into one trace, in what order, with what glue.
 
 A format is a selection function ``(pool, rng, n) -> Selection | reason`` over the usable attempts of one
-question; :func:`render` turns a selection into the assistant turn of SPEC 2.3. A question that cannot give
+question; :func:`render` turns a selection into a trace's assistant turn. A question that cannot give
 a format returns a short reason (``no_correct_attempt``, ``no_incorrect_attempt``, ...) that the builder
 counts - never an exception (the published builder crashed on a question without an incorrect attempt).
 
@@ -252,7 +252,7 @@ def render(
     *,
     with_reflection: bool = True,
 ) -> Rendered:
-    """The assistant turn of SPEC 2.3 for a selection.
+    """The trace's assistant turn for a selection.
 
     Glue after a non-final block is chosen by that attempt's truth (what its reflection just said). Without
     reflections (``no_reflection``) the glue is a generic phrase: a glue saying "that was wrong" would carry

@@ -1,4 +1,4 @@
-"""Glue phrases of silver traces (SPEC 2.3): the short sentences between attempts and before the answer.
+"""Glue phrases of silver traces: the short sentences between attempts and before the answer.
 
 Why pools and not one fixed sentence: a student fine-tuned on one phrase learns the phrase, not the skill.
 Drawing the wording at random (with the trace's own seeded RNG) keeps the signal in *when* a phrase appears:

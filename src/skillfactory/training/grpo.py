@@ -37,7 +37,7 @@ class GRPORunConfig(TrainRunConfig):
     """GRPO on a registered task (or a dotted path to a Task class) with the verifier as reward."""
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
-        # published recipe (SPEC 2.5): 256 prompts x 16 rollouts = 4096 completions per optimizer step on any
+        # published recipe: 256 prompts x 16 rollouts = 4096 completions per optimizer step on any
         # number of GPUs (16 per device; accumulation = 4096 / (16 x GPUs)). Raise per_device_batch_size on big GPUs.
         "published": dict(learning_rate=1e-6, lr_scheduler="constant", warmup_ratio=0.0, epochs=1,
                           per_device_batch_size=16, global_batch_size=256 * 16, num_generations=16,

@@ -39,7 +39,7 @@ class SFTRunConfig(TrainRunConfig):
     stage folder holding one, or a Hugging Face dataset folder (``save_to_disk``) with a ``messages`` column."""
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
-        # published recipe (SPEC 2.5); 16 traces per step (1 per device, accumulation derived) is our choice
+        # published recipe; 16 traces per step (1 per device, accumulation derived) is our choice
         "published": dict(learning_rate=1e-6, lr_scheduler="cosine", warmup_ratio=0.05, epochs=2,
                           per_device_batch_size=1, global_batch_size=16),
         # toy model (0.8-5M parameters): tuned on the micro/tiny presets

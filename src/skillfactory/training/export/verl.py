@@ -47,7 +47,7 @@ __all__ = ["compute_score", "compute_score_batch"]
 PUBLISHED_BATCH = 256  # prompts per GRPO step (x 16 rollouts)
 MINI_BATCH = 64  # prompts per actor update; verl requires it <= train_batch_size
 
-#: The published GRPO recipe (SPEC 2.5) as verl overrides. Micro-batch sizes and memory share are our choices;
+#: The published GRPO recipe as verl overrides. Micro-batch sizes and memory share are our choices;
 #: ``overrides`` replaces the batch, mini-batch and epochs by the export's own.
 PUBLISHED = {
     "algorithm.adv_estimator": "grpo",
