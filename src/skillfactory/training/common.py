@@ -17,6 +17,7 @@ Defaults worth knowing (checked against TRL 1.16):
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -204,7 +205,8 @@ def trainer_kwargs(cfg: TrainRunConfig) -> dict[str, Any]:
     """Keyword arguments shared by ``SFTConfig`` and ``GRPOConfig`` (device, precision, schedule, saving)."""
     out = Path(cfg.out)
     cuda = use_cuda()
-    per_device, accumulation, _ = cfg.batch_plan(world_size())
+    processes = world_size()
+    per_device, accumulation, _ = cfg.batch_plan(processes)
     kw: dict[str, Any] = dict(
         output_dir=str(out / CHECKPOINTS_DIR),
         seed=cfg.seed,
@@ -229,18 +231,33 @@ def trainer_kwargs(cfg: TrainRunConfig) -> dict[str, Any]:
         gradient_checkpointing=cuda if cfg.gradient_checkpointing is None else cfg.gradient_checkpointing,
         dataloader_num_workers=0,
         disable_tqdm=True,  # no tqdm bar writing every step's logs dict: callbacks.show_progress draws ours
-        ddp_backend=None if cuda or world_size() == 1 else "gloo",  # CPU processes talk over gloo
+        ddp_backend=None if cuda or processes == 1 else "gloo",  # CPU processes talk over gloo
     )
     return kw
 
 
-def batch_record(cfg: TrainRunConfig, trainer) -> dict[str, Any]:
+def batch_record(trainer) -> dict[str, Any]:
     """What the manifest records of the batch actually used: world size, per-device batch, accumulation, global."""
     args = trainer.args
     n = trainer.accelerator.num_processes
     return {"world_size": n, "per_device_batch_size": args.per_device_train_batch_size,
             "gradient_accumulation_steps": args.gradient_accumulation_steps,
             "global_batch_size": args.per_device_train_batch_size * args.gradient_accumulation_steps * n}
+
+
+def write_results(trainer, cfg: TrainRunConfig, stage: str, inputs: dict[str, str], summary: dict[str, Any],
+                  counts: dict[str, Any]) -> dict[str, Any]:
+    """Add the batch actually used to ``summary``; the main process writes summary.json and the manifest."""
+    from skillfactory.artifacts import write_manifest
+    from skillfactory.records import atomic_write_text
+
+    batch = batch_record(trainer)
+    summary.update(batch)
+    if trainer.is_world_process_zero():
+        out = Path(cfg.out)
+        atomic_write_text(out / SUMMARY, json.dumps(summary, indent=2) + "\n")
+        write_manifest(out, stage, config=cfg, inputs=inputs, seed=cfg.seed, extra=batch, counts=counts)
+    return summary
 
 
 def last_checkpoint(cfg: TrainRunConfig) -> str | None:
@@ -253,7 +270,7 @@ def last_checkpoint(cfg: TrainRunConfig) -> str | None:
     return get_last_checkpoint(str(ckpt))
 
 
-def save_final(trainer, tok, out: str | Path, base_model: str | None = None) -> Path:
+def save_final(trainer, tok, out: str | Path, base_model: str) -> Path:
     """Save weights + tokenizer to ``OUT/final`` via a temp folder and a rename (never a half-written model).
 
     ``trainer.save_model`` gathers sharded weights (ZeRO-3, FSDP) onto the main process. LoRA runs save their
@@ -282,9 +299,7 @@ def save_final(trainer, tok, out: str | Path, base_model: str | None = None) -> 
     return final
 
 
-def _merge_adapter(base_model: str | None, adapter: Path, dest: Path) -> None:
-    if base_model is None:
-        raise TrainingError("saving a LoRA run needs the base model path to merge the adapter into")
+def _merge_adapter(base_model: str, adapter: Path, dest: Path) -> None:
     from peft import PeftModel
 
     merged = PeftModel.from_pretrained(load_model(base_model), str(adapter)).merge_and_unload()

@@ -25,10 +25,9 @@ from pydantic import Field, model_validator
 
 from skillfactory.locking import locks_folder
 from skillfactory.prompting import VARIANTS
-from skillfactory.records import atomic_write_text
 from skillfactory.training.common import (
-    SUMMARY, TRAIN_LOG, TrainingError, TrainRunConfig, batch_record, final_loss_figures, finished_summary,
-    load_model, load_tokenizer, peft_config, save_final, train, trainer_kwargs, use_cuda,
+    TRAIN_LOG, TrainingError, TrainRunConfig, batch_record, final_loss_figures, finished_summary,
+    load_model, load_tokenizer, peft_config, save_final, train, trainer_kwargs, use_cuda, write_results,
 )
 from skillfactory.training.rewards import QUESTION_COLUMN, VerifierReward
 
@@ -119,7 +118,6 @@ def run_grpo(cfg: GRPORunConfig) -> dict[str, Any]:
 
     from trl import GRPOConfig, GRPOTrainer
 
-    from skillfactory.artifacts import write_manifest
     from skillfactory.training.callbacks import TrainLogCallback, show_progress
 
     tok.padding_side = "left"  # generation pads prompts on the left
@@ -162,13 +160,8 @@ def run_grpo(cfg: GRPORunConfig) -> dict[str, Any]:
         **final_loss_figures(out / TRAIN_LOG),
         "seconds": round(time.time() - t0, 1),
     }
-    batch = batch_record(cfg, trainer)
-    summary.update(batch, prompts_per_step=batch["global_batch_size"] // cfg.num_generations)
-    if trainer.is_world_process_zero():
-        atomic_write_text(out / SUMMARY, json.dumps(summary, indent=2) + "\n")
-        write_manifest(out, "grpo", config=cfg, inputs=inputs, seed=cfg.seed, extra=batch,
-                       counts={"questions": len(dataset), "steps": summary["steps"]})
-    return summary
+    summary["prompts_per_step"] = batch_record(trainer)["global_batch_size"] // cfg.num_generations
+    return write_results(trainer, cfg, "grpo", inputs, summary, {"questions": len(dataset), "steps": summary["steps"]})
 
 
 def _reward_curve(log_path: Path) -> list[float]:

@@ -17,7 +17,6 @@ How it differs from a stock ``SFTTrainer`` run:
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,10 +24,10 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from skillfactory.locking import locks_folder
-from skillfactory.records import atomic_write_text, iter_jsonl
+from skillfactory.records import iter_jsonl
 from skillfactory.training.common import (
-    SUMMARY, TRAIN_LOG, TrainingError, TrainRunConfig, batch_record, final_loss_figures, finished_summary,
-    load_model, load_tokenizer, peft_config, save_final, train, trainer_kwargs,
+    TRAIN_LOG, TrainingError, TrainRunConfig, final_loss_figures, finished_summary,
+    load_model, load_tokenizer, peft_config, save_final, train, trainer_kwargs, write_results,
 )
 
 ROLES = ("user", "assistant")
@@ -154,7 +153,6 @@ def run_sft(cfg: SFTRunConfig) -> dict[str, Any]:
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    from skillfactory.artifacts import write_manifest
     from skillfactory.training.callbacks import TrainLogCallback, show_progress
 
     args = SFTConfig(
@@ -200,11 +198,5 @@ def run_sft(cfg: SFTRunConfig) -> dict[str, Any]:
         **final_loss_figures(out / TRAIN_LOG),
         "seconds": round(time.time() - t0, 1),
     }
-    batch = batch_record(cfg, trainer)
-    summary.update(batch)
-    if trainer.is_world_process_zero():
-        atomic_write_text(out / SUMMARY, json.dumps(summary, indent=2) + "\n")
-        write_manifest(out, "sft", config=cfg, inputs=inputs, seed=cfg.seed, extra=batch,
-                       counts={k: summary[k] for k in ("traces", "trained_on", "skipped_too_long",
-                                                       "skipped_special_tokens", "steps")})
-    return summary
+    counts = {k: summary[k] for k in ("traces", "trained_on", "skipped_too_long", "skipped_special_tokens", "steps")}
+    return write_results(trainer, cfg, "sft", inputs, summary, counts)
