@@ -16,14 +16,17 @@ def build(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also copy the model to this folder."),
     preset: str = typer.Option("tiny", "--preset", help="micro (tests, seconds) or tiny (the quickstart's model)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the corpus, initialisation and batch order."),
-    force: bool = typer.Option(False, "--force", help="Rebuild even if the cache holds this model."),
+    force: bool = typer.Option(False, "--force", help="Build from scratch even if the cache or the package "
+                                                      "(prebuilt tiny, seed 0) holds this model."),
 ) -> None:
-    """Build (or fetch from the cache) the toy model; prints its folder."""
-    from skillfactory.toy.build import build_toy_model, cached_path, is_built
+    """Build (or fetch from the cache, or copy the prebuilt one shipped in the package) the toy model; prints its
+    folder."""
+    from skillfactory.toy.build import build_toy_model, cached_path, is_built, prebuilt_path
 
     hit = not force and is_built(cached_path(preset, seed))
+    shipped = not force and not hit and prebuilt_path(preset, seed) is not None
     path = build_toy_model(preset=preset, seed=seed, out=out, force=force)
-    typer.echo(f"{'cached' if hit else 'built'}: {path}")
+    typer.echo(f"{'cached' if hit else 'prebuilt' if shipped else 'built'}: {path}")
 
 
 @toy_app.command("eval")

@@ -61,11 +61,11 @@ def run_base_model(stage: Stage, inputs: dict[str, Path]) -> Path:
 
             raise SkillFactoryError(f"base_model.path {path}: no config.json there; expected a Hugging Face model folder")
         return path
-    from skillfactory.toy.build import build_toy_model, cached_path, is_built
+    from skillfactory.toy.build import build_toy_model, cached_path, is_built, prebuilt_path
 
     toy = stage.settings["toy"]
-    if not is_built(cached_path(toy["preset"], toy["seed"])):
-        _build_toy_in_child(toy["preset"], int(toy["seed"]))
+    if not is_built(cached_path(toy["preset"], toy["seed"])) and prebuilt_path(toy["preset"], toy["seed"]) is None:
+        _build_toy_in_child(toy["preset"], int(toy["seed"]))  # a shipped model is only copied: no child needed
     return Path(build_toy_model(preset=toy["preset"], seed=toy["seed"]))
 
 

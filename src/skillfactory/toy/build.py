@@ -4,9 +4,14 @@
     >>> AutoModelForCausalLM.from_pretrained(path)
 
 The cache lives at ``$SKILLFACTORY_CACHE/toy/<preset>-s<seed>-<hash>`` (default root:
-``platformdirs.user_cache_dir("skillfactory")``); the hash covers the preset, the corpus version and the package
-version, so changing any of them builds a new model instead of reusing a stale one. A model is built in a temp
-folder next to its final place and renamed when complete, so a crash never leaves a half model in the cache.
+``platformdirs.user_cache_dir("skillfactory")``); the hash covers the preset and the corpus version, so changing
+either builds a new model instead of reusing a stale one. A model is built in a temp folder next to its final
+place and renamed when complete, so a crash never leaves a half model in the cache.
+
+The package ships the quickstart's model already built (``prebuilt/tiny-s0-<hash>``, see ``prebuilt/README.md``):
+when the cache lacks a model whose key matches a shipped folder, that folder is copied into the cache instead of
+pretraining (~10 min on 2 cores). ``force=True`` (``skillfactory toy build --force``) still builds from scratch,
+and a changed preset or corpus has another key, so it never picks up the shipped model.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -24,6 +30,7 @@ from skillfactory.toy.corpus import CORPUS_VERSION, build_corpus, prompt_phrases
 from skillfactory.toy.presets import ToyPreset, get_preset
 
 BUILD_INFO = "toy_build.json"  # written last: its presence marks a complete build
+PREBUILT_DIR = Path(__file__).resolve().parent / "prebuilt"  # models shipped in the package, named by model_key
 
 
 def cache_root() -> Path:
@@ -48,15 +55,29 @@ def is_built(path: Path) -> bool:
     return (Path(path) / BUILD_INFO).exists()
 
 
+def prebuilt_path(preset: str = "tiny", seed: int = 0) -> Path | None:
+    """The complete model shipped in the package for (preset, seed), or None.
+
+    Only a folder named exactly ``model_key(preset, seed)`` counts, so a preset or corpus change ignores it.
+    """
+    path = PREBUILT_DIR / model_key(get_preset(preset), seed)
+    return path if is_built(path) else None
+
+
 def build_toy_model(preset: str = "tiny", seed: int = 0, out: str | Path | None = None, force: bool = False,
                     quiet: bool = False) -> Path:
     """The toy model folder for (preset, seed), built if not cached (or if ``force``).
 
+    Not cached but shipped in the package (``prebuilt_path``): the shipped model is copied into the cache instead
+    of building it; ``force`` always builds from scratch.
     With ``out`` given the model is also copied there and ``out`` is returned; otherwise the cache path is.
     """
     cfg = get_preset(preset)
     final = cached_path(preset, seed)
-    if force or not is_built(final):
+    shipped = None if force or is_built(final) else prebuilt_path(preset, seed)
+    if shipped is not None:
+        _copy_prebuilt_into_cache(shipped, final, quiet)
+    elif force or not is_built(final):
         _build_into_cache(cfg, seed, final, quiet)
     if out is None:
         return final
@@ -79,13 +100,36 @@ def _build_into_cache(cfg: ToyPreset, seed: int, final: Path, quiet: bool) -> No
     try:
         info = build_model_dir(cfg, seed, tmp, quiet=quiet)
         atomic_write_text(tmp / BUILD_INFO, json.dumps(info, indent=2) + "\n")
-        if final.exists():
-            old = final.with_name(f".{final.name}.old-{os.getpid()}")
-            os.replace(final, old)
-            shutil.rmtree(old, ignore_errors=True)
-        os.replace(tmp, final)
+        _replace_dir(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _copy_prebuilt_into_cache(src: Path, final: Path, quiet: bool) -> None:
+    """Copy a shipped model into the cache: into a temp sibling, then renamed, as a build is."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        # copyfile, not copy2: the package may be installed read-only, the cached copy must stay removable
+        shutil.copytree(src, tmp, copy_function=shutil.copyfile,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        for d in [tmp, *(p for p in tmp.rglob("*") if p.is_dir())]:
+            d.chmod(0o755)
+        _replace_dir(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if not quiet:
+        print(f"toy[{final.name}]: using the prebuilt model shipped in the package (copied to {final}; "
+              f"`skillfactory toy build --force` rebuilds it)", file=sys.stderr, flush=True)
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+        shutil.rmtree(old, ignore_errors=True)
+    os.replace(tmp, final)
 
 
 def build_model_dir(cfg: ToyPreset, seed: int, out: Path, quiet: bool = False) -> dict:
