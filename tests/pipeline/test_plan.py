@@ -60,6 +60,15 @@ def test_multiple_seeds_get_their_own_folders(tmp_path):
     names = [s.name for s in stages]
     assert "s0/sample" in names and "s1/grpo/rl_only" in names
     assert {s.out.parent.name for s in stages if s.name.startswith("s1/")} == {"s1"}
+    # one study report over both seeds: every evaluation and training run of each seed
+    study = stages[-1]
+    assert study.name == "report" and study.out == tmp_path / "run" / "report"
+    assert "s0/eval/skillfactory" in study.deps and "s1/grpo/rl_only" in study.deps and "s1/sft/skillfactory" in study.deps
+    assert not any(d.endswith("/report") for d in study.deps)
+
+
+def test_one_seed_has_no_study_report(tmp_path):
+    assert [s.name for s in build_plan(load_recipe(write(tmp_path)))].count("report") == 1
 
 
 @pytest.mark.parametrize(
@@ -82,3 +91,42 @@ def test_recipe_needs_exactly_one_base_model(tmp_path):
     path.write_text("name: x\nbase_model: {}\ntask: {name: countdown}\n")
     with pytest.raises(ConfigError, match="base_model"):
         load_recipe(path)
+
+
+REPLAY = ("{tasks: [{task: countdown, params: {num_args: 2}, n: 5}, {label: mult, task: multiplication, "
+          "params: {digits: 2}, n: 4}], sample: {per_variant: 1}}")
+
+
+def test_replay_feeds_every_sft_arm_with_its_own_format(tmp_path):
+    stages = build_plan(load_recipe(write(tmp_path, arms="[skillfactory, sft_only, no_reflection]", replay=REPLAY,
+                                          sample="{per_variant: 2, max_new_tokens: 64}")))
+    by = {s.name: s for s in stages}
+    assert by["sample/replay"].deps == ["base_model"]
+    assert by["reflect/replay"].deps == ["sample/replay"]
+    # replay settings: the recipe's sample section, replay.sample on top, tasks per entry, always the train split
+    rs = by["sample/replay"].settings
+    assert rs["per_variant"] == 1 and rs["max_new_tokens"] == 64 and rs["split"] == "train"
+    assert [t["task"] for t in rs["tasks"]] == ["countdown", "multiplication"]
+    assert by["traces/replay"].settings["formats"] == ["0C"] and by["traces/replay"].settings["max_responses"] == 1
+    # the no_reflection arm's replay has no checks either: a reflection would bring back what the ablation removes
+    assert by["traces/replay-no_reflection"].settings["formats"] == ["no_reflection"]
+    assert by["sft/skillfactory"].deps == ["base_model", "traces/skillfactory", "traces/replay"]
+    assert by["sft/no_reflection"].deps == ["base_model", "traces/no_reflection", "traces/replay-no_reflection"]
+
+
+def test_replay_is_optional_and_changes_only_sft_and_downstream(tmp_path):
+    a = {s.name: s.key for s in build_plan(load_recipe(write(tmp_path)))}
+    b = {s.name: s.key for s in build_plan(load_recipe(write(tmp_path, replay=REPLAY)))}
+    assert not any("replay" in n for n in a)
+    changed = {n for n in a if a[n] != b[n]}
+    assert changed == {"sft/skillfactory", "grpo/skillfactory", "eval/sft_only", "eval/skillfactory", "report"}
+
+
+@pytest.mark.parametrize("replay, message", [
+    ("{tasks: []}", "at least 1"),
+    ("{tasks: [{task: countdown}, {task: countdown}]}", "share a folder name"),
+    ("{tasks: [{task: countdown}], sample: {n: 3}}", "set per entry"),
+])
+def test_bad_replay_sections_are_named(tmp_path, replay, message):
+    with pytest.raises(ConfigError, match=message):
+        load_recipe(write(tmp_path, replay=replay))

@@ -191,3 +191,26 @@ def test_config_errors_name_the_field(tmp_path, kw, field):
     with pytest.raises(ConfigError) as e:
         validate(TraceConfig, data)
     assert field in str(e.value)
+
+
+def test_glue_pool_size_keeps_the_attempts_and_uses_only_the_first_phrases(tmp_path):
+    from skillfactory.evaluation.skills import structure_of
+    from skillfactory.traces.phrases import POOLS
+
+    _, full = build(tmp_path, "full", formats=["*C_full", "*C*IC", "no_reflection"], max_responses=4)
+    _, one = build(tmp_path, "one", formats=["*C_full", "*C*IC", "no_reflection"], max_responses=4, glue_pool_size=1)
+    a, b = read_jsonl(full / "traces.jsonl", Trace), read_jsonl(one / "traces.jsonl", Trace)
+    # same traces, same attempts and checks: only the glue wording differs
+    assert [(t.id, t.sample_ids, t.reflection_ids) for t in a] == [(t.id, t.sample_ids, t.reflection_ids) for t in b]
+    firsts = {pool[0] for pool in POOLS.values()}
+    allowed = firsts | {f"{POOLS[p][0]} {POOLS['generic'][0]}" for p in ("after_correct", "after_incorrect")}
+    from skillfactory.evaluation.skills import _ANY_BLOCK, _TAG_LINE
+
+    glue_lines = set()
+    for t in b:
+        text = t.messages[-1]["content"]
+        assert structure_of(text)[0]  # every trace in the structure: samples closed, a final answer
+        outside = _ANY_BLOCK.sub("\n", text)  # what is neither an attempt, a check nor the answer: the glue
+        glue_lines |= {ln.strip() for ln in outside.splitlines() if ln.strip() and not _TAG_LINE.match(ln)}
+    assert glue_lines and glue_lines <= allowed
+    assert any(x.messages != y.messages for x, y in zip(a, b))

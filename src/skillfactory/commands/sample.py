@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
         n: int = typer.Option(None, "-n", "--n-questions", help="Questions to generate."),
         per_variant: int = typer.Option(None, "--per-variant", help="Samples per question and prompt variant."),
         seed: int = typer.Option(None, "--seed"),
-        split: str = typer.Option(None, "--split", help="train or test."),
+        split: str = typer.Option(None, "--split", help="train, validation or test."),
         out: str = typer.Option(None, "--out", help="Output folder (re-run the same command to resume)."),
         backend: str = typer.Option(None, "--backend", help="hf | vllm | openai"),
         temperature: float = typer.Option(None, "--temperature", help="0 = greedy."),

@@ -58,7 +58,9 @@ class EvalConfig(BaseModel):
     backend: str = "hf"  # registry name, or "module:factory" for a user backend
     backend_options: dict[str, Any] = Field(default_factory=dict)
     suite: str | list[dict[str, Any]] | dict[str, Any] = "default"  # YAML path, packaged name, or inline entries
-    seed: int = 0  # question seed (split="test") and sampling seed
+    seed: int = 0  # question seed and sampling seed
+    #: which questions: "test" (what reports score) or "validation" (disjoint; for choosing settings)
+    split: Literal["test", "validation"] = "test"
     temperature: float = Field(0.7, ge=0)  # > 0 so that pass@k and per-question accuracy mean something
     top_p: float = Field(1.0, gt=0, le=1)
     variant: str = "original"  # prompt variant of the user turn
@@ -99,6 +101,8 @@ def _fingerprint(cfg: EvalConfig, suite: Suite) -> dict[str, Any]:
         "forcing": {"continuation": bf.continuation, "end_marker": bf.end_marker,
                     "answer_opening": bf.answer_opening, "answer_tokens": bf.answer_tokens,
                     "max_forced": bf.max_forced},
+        # only when not the default, so folders evaluated before the split existed still resume
+        **({"split": cfg.split} if cfg.split != "test" else {}),
     }
 
 
@@ -137,7 +141,7 @@ def evaluate(cfg: EvalConfig, backend: Backend | None = None) -> dict[str, Any]:
     _check_fingerprint(out, _fingerprint(cfg, suite))
     write_config(out, cfg)
 
-    questions = {e.label: get_task(e.task, **e.params).generate(e.n, seed=cfg.seed, split="test")
+    questions = {e.label: get_task(e.task, **e.params).generate(e.n, seed=cfg.seed, split=cfg.split)
                  for e in suite.entries}
     all_q = {q.id: q for qs in questions.values() for q in qs}
     write_jsonl(out / "questions.jsonl", [all_q[k] for k in sorted(all_q)])

@@ -90,11 +90,32 @@ class SkillUsage:
     attempts_correct: int
     final_matches_last_correct: bool | None
     attempt_results: tuple[bool, ...] = ()  # verifier verdict on each attempt, in order (for trace viewers)
+    #: in the trace structure: at least one <sample>, every <sample> closed, a final <answer> after the last one
+    well_formed: bool = False
+    glue_lines: int = 0  # lines outside every block and tag: glue phrases, or text a model made up
+    glue_verbatim: int = 0  # ... that are exactly a phrase (or phrase + lead-in) of the trace builder's pools
 
     def as_dict(self) -> dict[str, object]:
         d = dict(self.__dict__)
         d["attempt_results"] = list(self.attempt_results)
         return d
+
+
+_ANY_BLOCK = re.compile(r"<(sample|reflect|answer)>.*?</\1>", re.DOTALL | re.IGNORECASE)
+_TAG_LINE = re.compile(r"^\s*</?(think|sample|reflect|answer|verdict)>\s*$", re.IGNORECASE)
+
+
+def structure_of(text: str) -> tuple[bool, int, int]:
+    """(well_formed, glue lines, verbatim glue lines) of one answer: what SFT on traces should teach."""
+    from skillfactory.traces.phrases import classify_glue
+
+    opened = len(re.findall(r"<sample>", text, re.IGNORECASE))
+    closed = len(_SAMPLE.findall(text))
+    last_close = text.lower().rfind("</sample>")
+    well_formed = opened >= 1 and opened == closed and bool(_ANSWER_BLOCK.search(text[last_close:]))
+    outside = _ANY_BLOCK.sub("\n", text)
+    lines = [ln.strip() for ln in outside.splitlines() if ln.strip() and not _TAG_LINE.match(ln)]
+    return well_formed, len(lines), sum(classify_glue(ln) is not None for ln in lines)
 
 
 def analyze_answer(text: str, attempt_correct: Callable[[str], bool]) -> SkillUsage:
@@ -105,7 +126,7 @@ def analyze_answer(text: str, attempt_correct: Callable[[str], bool]) -> SkillUs
     tagged = bool(attempts)
     if not tagged:
         ok = attempt_correct(text)
-        return SkillUsage(False, 1, 0, 0, 0, 0, 0, 0, 0, 0, int(ok), None, (ok,))
+        return SkillUsage(False, 1, 0, 0, 0, 0, 0, 0, 0, 0, int(ok), None, (ok,))  # no structure, no glue
     verdicts = judged = right = n_inc = retries = n_cor = stops = 0
     last_attempt: Step | None = None
     last_correct_answer: str | None = None
@@ -138,8 +159,10 @@ def analyze_answer(text: str, attempt_correct: Callable[[str], bool]) -> SkillUs
     finals = _ANSWER_BLOCK.findall(text)
     final = _norm(finals[-1]) if finals else None
     matches = (final is not None and final == last_correct_answer) if any_correct_verdict else None
+    well_formed, glue, verbatim = structure_of(text)
     return SkillUsage(True, len(attempts), reflections, verdicts, judged, right, n_inc, retries, n_cor, stops,
-                      sum(correctness.values()), matches, tuple(correctness[k] for k in sorted(correctness)))
+                      sum(correctness.values()), matches, tuple(correctness[k] for k in sorted(correctness)),
+                      well_formed, glue, verbatim)
 
 
 def aggregate_usage(usages: list[dict]) -> dict[str, float | int | None]:
@@ -148,7 +171,7 @@ def aggregate_usage(usages: list[dict]) -> dict[str, float | int | None]:
     n = len(usages)
 
     def total(key: str) -> int:
-        return sum(int(u[key]) for u in usages)
+        return sum(int(u.get(key, 0)) for u in usages)  # .get: usages saved before a field existed
 
     def rate(num: str, den: str) -> float | None:
         d = total(den)
@@ -158,6 +181,9 @@ def aggregate_usage(usages: list[dict]) -> dict[str, float | int | None]:
     return {
         "answers": n,
         "tagged_rate": total("tagged") / n if n else None,
+        "well_formed_rate": total("well_formed") / n if n else None,
+        "glue_verbatim_rate": rate("glue_verbatim", "glue_lines"),
+        "glue_lines": total("glue_lines"),
         "attempts_per_answer": total("attempts") / n if n else None,
         "reflections_per_answer": total("reflections") / n if n else None,
         "verdicts_per_answer": total("verdicts") / n if n else None,

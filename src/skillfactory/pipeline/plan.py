@@ -3,7 +3,8 @@
     base model -> sample -> reflect -> traces/<arm> -> sft/<arm> -> grpo/<arm> -> eval/<arm> -> report
                  \\-----------------------------------------------> grpo/rl_only -> eval/rl_only
 
-Folders: ``<out>/base_model``, ``<out>/s<seed>/<stage>[-<arm>]``, ``<out>/s<seed>/report``.
+Folders: ``<out>/base_model``, ``<out>/s<seed>/<stage>[-<arm>]``, ``<out>/s<seed>/report``, and with several
+seeds ``<out>/report`` (all seeds pooled per claim; report/seeds.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ def build_plan(recipe: Recipe) -> list[Stage]:
     stages.append(base)
     for seed in recipe.seeds:
         stages += _seed_stages(recipe, root / f"s{seed}", seed)
+    if len(recipe.seeds) > 1:  # the study's report: every seed pooled per claim, each seed beside it
+        deps = [s.name for s in stages if s.kind in ("eval", "sft", "grpo")]
+        settings = {**st.report_settings(recipe, recipe.seeds[0]), "title": f"{recipe.name} ({len(recipe.seeds)} "
+                    f"seeds pooled: {', '.join(map(str, recipe.seeds))})"}
+        stages.append(Stage("report", "report", root / "report", settings, st.run_report, deps, launch=recipe.launcher))
     assign_keys(stages)
     return stages
 
@@ -48,12 +54,23 @@ def _seed_stages(recipe: Recipe, root: Path, seed: int) -> list[Stage]:
     if sft_arms:
         sample = add("sample", "sample", "sample", st.sample_settings(recipe, seed), st.run_sample, ["base_model"])
         reflect = add("reflect", "reflect", "reflect", st.reflect_settings(recipe, seed), st.run_reflect, [sample])
+        replay: dict[str, str] = {}  # trace format -> replay traces stage
+        if recipe.replay is not None:
+            r_sample = add("sample/replay", "sample", "sample-replay", st.replay_sample_settings(recipe, seed),
+                           st.run_replay_sample, ["base_model"])
+            r_reflect = add("reflect/replay", "reflect", "reflect-replay", st.replay_reflect_settings(recipe, seed),
+                            st.run_reflect, [r_sample])
+            for fmt in sorted({st.replay_format(recipe, ARM_TRACE_FORMAT.get(a)) for a in sft_arms}):
+                name = "replay" if fmt == "default" else f"replay-{fmt}"
+                replay[fmt] = add(f"traces/{name}", "traces", f"traces-{name}",
+                                  st.replay_traces_settings(recipe, seed, fmt), st.run_traces, [r_sample, r_reflect])
         for arm in sft_arms:
             fmt = ARM_TRACE_FORMAT.get(arm)
             traces = add(f"traces/{arm}", "traces", f"traces-{arm}", st.traces_settings(recipe, seed, fmt),
                          st.run_traces, [sample, reflect])
+            extra = [replay[st.replay_format(recipe, fmt)]] if replay else []
             sft = add(f"sft/{arm}", "sft", f"sft-{arm}", st.sft_settings(recipe, seed), st.run_sft,
-                      ["base_model", traces])
+                      ["base_model", traces, *extra])
             train_runs.append(sft)
             if arm == "skillfactory" and "sft_only" in recipe.arms:
                 models["sft_only"] = sft

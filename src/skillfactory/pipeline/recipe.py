@@ -55,6 +55,48 @@ class TaskSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class ReplayTask(_Strict):
+    """One task (and size) whose questions the base model answers for replay."""
+
+    label: str | None = None  # folder name; default: task name + params
+    task: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    n: int = Field(60, ge=1)  # training-split questions
+
+    def folder(self) -> str:
+        if self.label:
+            return self.label
+        tag = "-".join(f"{k}{v}" for k, v in sorted(self.params.items()))
+        return f"{self.task}-{tag}" if tag else self.task
+
+
+class ReplaySpec(_Strict):
+    """Replay: the base model's own answers on other tasks and sizes, mixed into every SFT arm's data.
+
+    Why: SFT on one task's traces (e.g. countdown with 3 numbers) can overwrite what the model could do
+    elsewhere - measured on the toy model, it then answered 2-number countdown and multiplication as 3-number
+    countdown, scoring 0. Replay samples the base model on ``tasks`` (training split), keeps its reflections
+    whose verdict is right (as for traces), and builds one-attempt traces (``traces.formats``, default ``0C``:
+    one correct attempt + its check + the answer), so the SFT data also holds what the model already did right,
+    in the trace structure. The no_reflection arm gets the same replay without the reflection.
+    """
+
+    tasks: list[ReplayTask] = Field(min_length=1)
+    sample: dict[str, Any] = Field(default_factory=dict)  # on top of the recipe's sample section (not task/n)
+    reflect: dict[str, Any] = Field(default_factory=dict)  # on top of the recipe's reflect section
+    traces: dict[str, Any] = Field(default_factory=lambda: {"formats": ["0C"], "max_responses": 1})
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ReplaySpec:
+        names = [t.folder() for t in self.tasks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"replay.tasks: two entries share a folder name ({names}); give them labels")
+        bad = sorted({"task", "params", "n", "split"} & set(self.sample))
+        if bad:
+            raise ValueError(f"replay.sample: {', '.join(bad)} are set per entry in replay.tasks")
+        return self
+
+
 class BackendSpec(_Strict):
     name: str = "hf"
     options: dict[str, Any] = Field(default_factory=dict)
@@ -80,6 +122,7 @@ class Recipe(_Strict):
     grpo: dict[str, Any] = Field(default_factory=dict)
     eval: dict[str, Any] = Field(default_factory=dict)
     report: dict[str, Any] = Field(default_factory=dict)
+    replay: ReplaySpec | None = None  # the base model's own answers on other tasks, beside the traces in SFT
 
     @model_validator(mode="after")
     def _check(self) -> Recipe:

@@ -122,6 +122,57 @@ def run_reflect(stage: Stage, inputs: dict[str, Path]) -> Path:
     return stage.out / "reflections.jsonl"
 
 
+# ---- replay: the base model's own answers on other tasks -------------------------------------------------------
+def replay_sample_settings(recipe: Recipe, seed: int) -> dict[str, Any]:
+    assert recipe.replay is not None
+    _no_executor(recipe.replay.sample, "replay.sample")
+    own = {k: v for k, v in recipe.sample.items() if k not in ("task", "params", "n")}  # those come per entry
+    base = {**_backend(recipe), **own, **recipe.replay.sample, "seed": seed, "split": "train"}
+    return {**base, "tasks": [t.model_dump() for t in recipe.replay.tasks]}
+
+
+def run_replay_sample(stage: Stage, inputs: dict[str, Path]) -> Path:
+    """Sample every replay task into its own folder (each resumable), then join them into one samples.jsonl."""
+    from skillfactory.pipeline.launch import run_stage
+    from skillfactory.pipeline.recipe import ReplayTask
+    from skillfactory.records import atomic_write_text
+    from skillfactory.sampling import SampleConfig
+
+    settings = dict(stage.settings)
+    tasks = [ReplayTask(**t) for t in settings.pop("tasks")]
+    parts = []
+    for t in tasks:
+        folder = stage.out / t.folder()
+        cfg = SampleConfig(**settings, task=t.task, params=dict(t.params), n=t.n, model=str(inputs["base_model"]),
+                           out=str(folder), executor=_launcher(stage).executor)
+        run_stage("sample", cfg, folder, _launcher(stage))
+        parts.append(folder / "samples.jsonl")
+    # the joined file, and the first part's config.yaml beside it: reflect reads the sampling model from it
+    atomic_write_text(stage.out / "config.yaml", (parts[0].parent / "config.yaml").read_text())
+    atomic_write_text(stage.out / "samples.jsonl", "".join(p.read_text() for p in parts))
+    return stage.out / "samples.jsonl"
+
+
+def replay_reflect_settings(recipe: Recipe, seed: int) -> dict[str, Any]:
+    assert recipe.replay is not None
+    _no_executor(recipe.replay.reflect, "replay.reflect")
+    return {**_backend(recipe), **recipe.reflect, **recipe.replay.reflect, "seed": seed}
+
+
+def replay_format(recipe: Recipe, arm_format: str | None) -> str:
+    """The replay trace format an SFT arm gets: its own fixed format when it has one (no_reflection: the
+    answers without their checks), else the replay section's (``default``)."""
+    return "no_reflection" if arm_format == "no_reflection" else "default"
+
+
+def replay_traces_settings(recipe: Recipe, seed: int, fmt: str) -> dict[str, Any]:
+    assert recipe.replay is not None
+    settings = {**recipe.replay.traces, "seed": seed}
+    if fmt != "default":
+        settings["formats"] = [fmt]
+    return settings
+
+
 # ---- traces / sft / grpo ----------------------------------------------------------------------------------------
 def traces_settings(recipe: Recipe, seed: int, fmt: str | None) -> dict[str, Any]:
     settings = {**recipe.traces, "seed": seed}
@@ -133,8 +184,8 @@ def traces_settings(recipe: Recipe, seed: int, fmt: str | None) -> dict[str, Any
 def run_traces(stage: Stage, inputs: dict[str, Path]) -> Path:
     from skillfactory.traces.build import TraceConfig, build_traces
 
-    samples = next(p for n, p in inputs.items() if n.endswith("sample"))
-    reflections = next(p for n, p in inputs.items() if n.endswith("reflect"))
+    samples = next(p for n, p in inputs.items() if n.endswith(("sample", "sample/replay")))
+    reflections = next(p for n, p in inputs.items() if n.endswith(("reflect", "reflect/replay")))
     cfg = TraceConfig(**stage.settings, samples=str(samples), reflections=str(reflections), out=str(stage.out))
     build_traces(cfg)
     return stage.out / "traces.jsonl"
@@ -148,8 +199,10 @@ def run_sft(stage: Stage, inputs: dict[str, Path]) -> Path:
     from skillfactory.pipeline.launch import run_stage
     from skillfactory.training.sft import SFTRunConfig
 
-    traces = next(p for n, p in inputs.items() if "traces" in n)
-    cfg = SFTRunConfig(**stage.settings, model=str(inputs["base_model"]), traces=str(traces), out=str(stage.out))
+    traces = next(p for n, p in inputs.items() if "traces/" in n and "traces/replay" not in n)
+    replay = [str(p) for n, p in inputs.items() if "traces/replay" in n]
+    cfg = SFTRunConfig(**stage.settings, model=str(inputs["base_model"]), traces=str(traces), out=str(stage.out),
+                       **({"replay": replay} if replay else {}))
     run_stage("sft", cfg, stage.out, _launcher(stage))
     return stage.out / "final"
 

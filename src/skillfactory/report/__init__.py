@@ -20,9 +20,11 @@ from skillfactory.report import plots as P
 from skillfactory.report.claims import ClaimsConfig, evaluate_claims
 from skillfactory.report.html import pick_traces, render_html
 from skillfactory.report.load import ReportError, load_inputs
+from skillfactory.report.seeds import claims_by_seed, reward_rise, reward_table, seeds_table
 from skillfactory.report.tables import accuracy_table, budget_table, pass_at_k_table, skills_table, training_table
 
-PLOTS = ("accuracy_by_difficulty.png", "budget_forcing.png", "skill_usage.png", "training_curves.png")
+PLOTS = ("accuracy_by_difficulty.png", "budget_forcing.png", "skill_usage.png", "training_curves.png",
+         "grpo_reward.png")
 
 
 @locks_folder("report", "out")
@@ -48,8 +50,14 @@ def write_report(run_dirs: list[str | Path], out: str | Path, title: str = "Skil
         given["train_params"] = train_params if train_params is not None else params
     ccfg = validate(ClaimsConfig, {**exp, **{k: v for k, v in given.items() if v is not None}}, "claims settings")
     claim_rows = evaluate_claims(inputs.evals, ccfg) if inputs.evals else []
+    per_seed = claims_by_seed(inputs.evals, ccfg) if inputs.evals else {}
+    rises = reward_rise(inputs.trains, resamples=ccfg.resamples, seed=ccfg.seed)
 
     tables = []
+    if (st := seeds_table(claim_rows, per_seed)) is not None:
+        tables.append(st)
+    if (rt := reward_table(rises)) is not None:
+        tables.append(rt)
     if inputs.evals:
         tables += [accuracy_table(inputs.evals), pass_at_k_table(inputs.evals), skills_table(inputs.evals)]
         if (bt := budget_table(inputs.evals)) is not None:
@@ -62,7 +70,8 @@ def write_report(run_dirs: list[str | Path], out: str | Path, title: str = "Skil
     made = [P.accuracy_by_difficulty(inputs.evals, out / PLOTS[0]) if inputs.evals else None,
             P.budget_forcing(inputs.evals, out / PLOTS[1]),
             P.skill_usage(inputs.evals, out / PLOTS[2]),
-            P.training_curves(inputs.trains, out / PLOTS[3]) if inputs.trains else None]
+            P.training_curves(inputs.trains, out / PLOTS[3]) if inputs.trains else None,
+            P.grpo_reward(inputs.trains, out / PLOTS[4]) if rises else None]
     plots = [p for p in made if p is not None]
 
     intro = _intro(inputs, ccfg)

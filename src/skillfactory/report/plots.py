@@ -173,4 +173,42 @@ def training_curves(trains: list[TrainRun], path: Path) -> Path | None:
     return _save(fig, path)
 
 
-__all__ = ["accuracy_by_difficulty", "budget_forcing", "skill_usage", "training_curves"]
+def grpo_reward(trains: list[TrainRun], path: Path, window: int = 5) -> Path | None:
+    """GRPO training reward per step, one panel per arm: each seed thin, the mean over seeds bold (a moving
+    average over ``window`` steps, since one step's reward is a mean over a few prompts only)."""
+    from skillfactory.report.seeds import arm_of, seed_of
+
+    groups: dict[str, list[TrainRun]] = {}
+    for tr in trains:
+        if any(isinstance(x.get("reward_mean"), (int, float)) for x in tr.log):
+            groups.setdefault(arm_of(tr.path), []).append(tr)
+    if not groups:
+        return None
+    plt = _plt()
+    fig, axes = _grid(len(groups), plt, width=4.6)
+
+    def smooth(ys: list[float]) -> list[float]:
+        return [sum(ys[max(0, i - window + 1):i + 1]) / len(ys[max(0, i - window + 1):i + 1]) for i in range(len(ys))]
+
+    for ax, (arm, runs) in zip(axes, sorted(groups.items())):
+        curves = []
+        for i, tr in enumerate(sorted(runs, key=lambda r: str(r.path))):
+            pts = sorted((int(x["step"]), float(x["reward_mean"])) for x in tr.log
+                         if "step" in x and isinstance(x.get("reward_mean"), (int, float)))
+            ys = [y for _, y in pts]
+            curves.append(ys)
+            ax.plot([x for x, _ in pts], smooth(ys), color=COLORS[i % len(COLORS)], lw=0.8, alpha=0.6,
+                    label=seed_of(tr.path) or tr.name)
+        n = min(len(c) for c in curves)
+        mean = [sum(c[i] for c in curves) / len(curves) for i in range(n)]
+        ax.plot(range(1, n + 1), smooth(mean), color="black", lw=2, label=f"mean of {len(curves)}")
+        ax.set_title(arm)
+        ax.set_xlabel("step")
+        ax.set_ylabel(f"reward ({window}-step average)")
+        ax.legend(fontsize=7)
+    fig.suptitle("GRPO training reward")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+__all__ = ["accuracy_by_difficulty", "budget_forcing", "grpo_reward", "skill_usage", "training_curves"]

@@ -28,8 +28,9 @@ from skillfactory.prompting import VARIANTS, variant_prompt
 from skillfactory.records import Question
 from skillfactory.tasks.normalize import normalize_answer
 
-#: Split shares, by hash of the canonical question key. "train" gets the rest.
-SPLIT_BUCKETS: dict[str, tuple[int, int]] = {"train": (0, 80), "test": (80, 100)}
+#: Split shares, by hash of the canonical question key: the three are disjoint. "validation" is for choosing
+#: settings (learning rate, epochs, replay) without looking at test results; "test" is what reports score.
+SPLIT_BUCKETS: dict[str, tuple[int, int]] = {"train": (0, 70), "validation": (70, 80), "test": (80, 100)}
 MAX_TEXT_CHARS = 200_000  # completions longer than this are not parsed at all
 MAX_ANSWER_CHARS = 2_000  # an extracted answer longer than this is "too_long"
 
@@ -150,8 +151,10 @@ class Task(ABC):
                 return split
         raise AssertionError("SPLIT_BUCKETS must cover 0..99")  # pragma: no cover
 
-    def generate_one(self, index: int, seed: int, split: str = "train") -> Question:
-        if split not in SPLIT_BUCKETS:
+    def generate_one(self, index: int, seed: int, split: str = "train", also: tuple[str, ...] = ()) -> Question:
+        """Item ``index`` of ``split``; ``also``: further splits whose questions are accepted too (the draw and
+        the id still name ``split``) - e.g. a pretraining corpus that may use anything but test."""
+        if split not in SPLIT_BUCKETS or any(a not in SPLIT_BUCKETS for a in also):
             raise TaskParamError(f"unknown split {split!r}; expected one of {', '.join(SPLIT_BUCKETS)}")
         for k in range(self.max_draws):
             rng = random.Random(f"{self.name}/{self.param_tag}/{seed}/{split}/{index}/{k}")
@@ -159,7 +162,7 @@ class Task(ABC):
             if drawn is None:
                 continue
             fields, gold, metadata = drawn
-            if self.split_of(fields) != split:
+            if self.split_of(fields) != split and self.split_of(fields) not in also:
                 continue
             return Question(
                 id=f"{self.name}[{self.param_tag}]/{split}/s{seed}/{index:06d}",

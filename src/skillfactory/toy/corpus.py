@@ -223,7 +223,10 @@ def make_conversation(cfg: CorpusConfig, tasks: _Tasks, seed: int, i: int, stats
         return copy_conversation(cfg, name, rng)
     size = int(_weighted(rng, cfg.countdown_sizes if name == "countdown" else cfg.multiplication_sizes))
     task = tasks.get(name, size)
-    question = task.generate_one(i, seed=seed, split="train")
+    # anything but test: the corpus predates the validation split (carved out of train), and drawing from both
+    # keeps it, and so the toy model, unchanged. Validation questions may appear in pretraining, as training
+    # questions do; test questions never.
+    question = task.generate_one(i, seed=seed, split="train", also=("validation",))
     kind = "solve" if rng.random() < cfg.solve_share else "reflect"
     variant = rng.choice(VARIANTS)
     if name == "countdown":

@@ -251,26 +251,27 @@ def render(
     reflection_text: Callable[[int], str],
     *,
     with_reflection: bool = True,
+    pool_size: int | None = None,
 ) -> Rendered:
     """The trace's assistant turn for a selection.
 
     Glue after a non-final block is chosen by that attempt's truth (what its reflection just said). Without
     reflections (``no_reflection``) the glue is a generic phrase: a glue saying "that was wrong" would carry
     the verification signal the ablation removes. The attempts are the same as in the ``*C_full`` trace with
-    the same seed (the builder seeds both alike).
+    the same seed (the builder seeds both alike). ``pool_size``: glue from each pool's first phrases only.
     """
     atts = sel.attempts
     chosen = [rng.randrange(len(a.refl_index)) for a in atts]
     glue: list[str] = []
     for i, a in enumerate(atts[:-1]):
         if sel.backtrack and i == len(atts) - 2:
-            glue.append(phrases.pick(rng, "backtrack"))
+            glue.append(phrases.pick(rng, "backtrack", pool_size))
         elif with_reflection:
-            glue.append(phrases.glue_after(rng, a.correct))
+            glue.append(phrases.glue_after(rng, a.correct, pool_size))
         else:  # no verdict shown, so no glue may reveal one either (as in the published ablation)
-            glue.append(phrases.pick(rng, "generic"))
-    tail = phrases.pick(rng, "confirm") if sel.confirm else None
-    ending = phrases.pick(rng, "ending")
+            glue.append(phrases.pick(rng, "generic", pool_size))
+    tail = phrases.pick(rng, "confirm", pool_size) if sel.confirm else None
+    ending = phrases.pick(rng, "ending", pool_size)
 
     lines = [THINK_OPEN]
     for i, (a, k) in enumerate(zip(atts, chosen)):

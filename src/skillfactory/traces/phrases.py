@@ -131,16 +131,17 @@ def all_phrases() -> list[str]:
     return [p for pool in POOLS.values() for p in pool]
 
 
-def pick(rng: random.Random, pool: str) -> str:
-    """One phrase of a pool, drawn with the caller's RNG."""
-    return rng.choice(POOLS[pool])
+def pick(rng: random.Random, pool: str, size: int | None = None) -> str:
+    """One phrase of a pool, drawn with the caller's RNG; ``size``: from the pool's first ``size`` phrases only."""
+    phrases = POOLS[pool]
+    return rng.choice(phrases[:size] if size else phrases)
 
 
-def glue_after(rng: random.Random, correct: bool) -> str:
+def glue_after(rng: random.Random, correct: bool, size: int | None = None) -> str:
     """The glue after a non-final attempt: a phrase chosen by the attempt's truth, sometimes plus a lead-in."""
-    phrase = pick(rng, "after_correct" if correct else "after_incorrect")
+    phrase = pick(rng, "after_correct" if correct else "after_incorrect", size)
     if rng.random() < GENERIC_FOLLOW_P:
-        phrase = f"{phrase} {pick(rng, 'generic')}"
+        phrase = f"{phrase} {pick(rng, 'generic', size)}"
     return phrase
 
 

@@ -47,6 +47,10 @@ class SFTRunConfig(TrainRunConfig):
     }
 
     traces: str
+    #: more trace files trained on beside ``traces`` (same forms as ``traces``): e.g. the base model's own
+    #: single-attempt traces on other tasks and sizes (the pipeline's ``replay`` section), so that SFT on one
+    #: task's traces does not overwrite what the model could do elsewhere
+    replay: list[str] = Field(default_factory=list)
     max_length: int | None = Field(None, gt=0)  # None: the longest kept trace (no truncation ever)
     max_length_cap: int = Field(16384, gt=0)  # traces longer than this (in tokens) are skipped and counted
 
@@ -142,11 +146,14 @@ def select_by_length(lengths: list[int], cfg: SFTRunConfig, model_max: int | Non
 def run_sft(cfg: SFTRunConfig) -> dict[str, Any]:
     """Train, save ``OUT/final`` (model + tokenizer), the train log, summary.json and the manifest."""
     out = Path(cfg.out)
-    inputs = {"model": cfg.model, "traces": cfg.traces}
+    inputs = {"model": cfg.model, "traces": cfg.traces, **({"replay": cfg.replay} if cfg.replay else {})}
     done = finished_summary(cfg, "sft", inputs)
     if done is not None:
         return done
     chats = load_traces(cfg.traces)  # first: bad traces fail before anything heavy is imported
+    n_main = len(chats)
+    for extra in cfg.replay:
+        chats += load_traces(extra)
     tok = load_tokenizer(cfg.model)
     examples, special = tokenize_traces(tok, chats, cfg.chat_template_kwargs)
 
@@ -188,6 +195,7 @@ def run_sft(cfg: SFTRunConfig) -> dict[str, Any]:
         "stage": "sft",
         "final_model": str(final),
         "traces": len(chats),
+        **({"replay_traces": len(chats) - n_main} if cfg.replay else {}),
         "trained_on": len(keep),
         "skipped_too_long": skipped,
         "skipped_special_tokens": len(special),
