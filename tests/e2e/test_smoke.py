@@ -22,7 +22,8 @@ from skillfactory.pipeline.runner import DONE, output_of, stage_status
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "smoke.yaml"
 LABELS = ("base", "rl_only", "skillfactory", "sft_only")
 # files whose bytes must not depend on whether the run was interrupted (paths and timings live elsewhere)
-SAME_BYTES = ("sample/samples.jsonl", "reflect/reflections.jsonl", "traces-skillfactory/traces.jsonl")
+SAME_BYTES = ("sample/samples.jsonl", "reflect/reflections.jsonl", "traces-skillfactory/traces.jsonl",
+              "sample-replay/samples.jsonl", "reflect-replay/reflections.jsonl", "traces-replay/traces.jsonl")
 TRAIN_LOGS = ("grpo-rl_only", "sft-skillfactory", "grpo-skillfactory")
 CONSOLE = "console.txt"  # what the fixture's run printed
 
@@ -59,6 +60,14 @@ def test_smoke_recipe_end_to_end_then_cached(smoke_run, monkeypatch):
     for arm in ("grpo-rl_only", "grpo-skillfactory", "sft-skillfactory"):
         assert (root / arm / "final" / "config.json").exists()
         assert (root / arm / "train_log.jsonl").stat().st_size > 0
+    # replay: each task sampled in its own folder, joined, reflected on, built into one-attempt traces, in SFT
+    assert sorted(p.name for p in (root / "sample-replay").iterdir() if p.is_dir()) == ["countdown-3", "multiplication-2"]
+    joined = (root / "sample-replay" / "samples.jsonl").read_text().splitlines()
+    assert len(joined) == (6 + 4) * 4  # questions x 4 variants x per_variant 1
+    replay_traces = _lines(root / "traces-replay" / "traces.jsonl")
+    sft_summary = json.loads((root / "sft-skillfactory" / "summary.json").read_text())
+    assert sft_summary["replay_traces"] == replay_traces
+    assert all(json.loads(x)["n_attempts"] == 1 for x in (root / "traces-replay" / "traces.jsonl").open())
     report = outputs["report"]
     assert (report / "report.html").exists() or Path(report).name == "report.html"
     assert (root / "report" / "report.md").exists()

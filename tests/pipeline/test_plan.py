@@ -130,3 +130,19 @@ def test_replay_is_optional_and_changes_only_sft_and_downstream(tmp_path):
 def test_bad_replay_sections_are_named(tmp_path, replay, message):
     with pytest.raises(ConfigError, match=message):
         load_recipe(write(tmp_path, replay=replay))
+
+
+def test_study_recipe_contract():
+    """recipes/study.yaml: 3 seeds, the four arms and the no_reflection ablation, >= 100 test questions per cell
+    (inline suite), replay in every SFT arm, one pooled report over the seeds."""
+    from pathlib import Path
+
+    recipe = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "study.yaml")
+    assert len(recipe.seeds) == 3 and {"rl_only", "skillfactory", "sft_only", "no_reflection"} <= set(recipe.arms)
+    assert isinstance(recipe.eval["suite"], list) and all(e["n"] >= 100 for e in recipe.eval["suite"])
+    stages = build_plan(recipe)
+    names = [s.name for s in stages]
+    assert names[-1] == "report" and all(f"s{s}/traces/replay" in names for s in recipe.seeds)
+    quick = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "quickstart.yaml")
+    # the quickstart is the study at one seed: the same SFT, replay and GRPO settings
+    assert quick.sft == recipe.sft and quick.grpo == recipe.grpo and quick.replay == recipe.replay

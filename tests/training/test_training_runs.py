@@ -87,6 +87,20 @@ def test_sft_cli_trains_saves_final_logs_steps_and_resumes(tmp_path, tiny_model_
     assert tok.chat_template == AutoTokenizer.from_pretrained(tiny_model_dir).chat_template
 
 
+def test_sft_trains_on_replay_files_beside_the_traces(tmp_path, tiny_model_dir, monkeypatch):
+    from skillfactory.training.sft import SFTRunConfig, run_sft
+
+    traces, replay, empty = _traces(tmp_path / "t.jsonl", 4), _traces(tmp_path / "r.jsonl", 3), tmp_path / "e.jsonl"
+    empty.write_text("")
+    kw = dict(model=str(tiny_model_dir), traces=str(traces), preset="tiny", max_steps=1, per_device_batch_size=7,
+              global_batch_size=7)
+    summary = run_sft(SFTRunConfig(**kw, replay=[str(replay), str(empty)], out=str(tmp_path / "a")))
+    # every row of both files in the one batch; an empty replay file (no question solved) only warns
+    assert (summary["traces"], summary["replay_traces"], summary["trained_on"]) == (7, 3, 7)
+    plain = run_sft(SFTRunConfig(**kw, out=str(tmp_path / "b")))
+    assert plain["traces"] == 4 and "replay_traces" not in plain
+
+
 def test_training_shows_one_bar_and_a_summary_line_not_every_steps_metrics(tmp_path, tiny_model_dir, monkeypatch,
                                                                            capfd):
     traces, out = _traces(tmp_path / "traces.jsonl"), tmp_path / "sft"

@@ -80,10 +80,10 @@ def _message_rows(path: Path) -> list[tuple[str, list[dict[str, str]]]]:
     return rows
 
 
-def load_traces(traces: str) -> list[list[dict[str, str]]]:
+def load_traces(traces: str, allow_empty: bool = False) -> list[list[dict[str, str]]]:
     """All trace chats, validated: roles user/assistant only, at least one assistant turn, string contents."""
     rows = _message_rows(Path(traces))
-    if not rows:
+    if not rows and not allow_empty:
         raise TrainingError(f"{traces}: no traces to train on")
     out = []
     for where, messages in rows:
@@ -152,8 +152,11 @@ def run_sft(cfg: SFTRunConfig) -> dict[str, Any]:
         return done
     chats = load_traces(cfg.traces)  # first: bad traces fail before anything heavy is imported
     n_main = len(chats)
-    for extra in cfg.replay:
-        chats += load_traces(extra)
+    for extra in cfg.replay:  # an empty replay file (the model solved none of those questions) only warns
+        more = load_traces(extra, allow_empty=True)
+        if not more:
+            print(f"sft: replay file {extra} holds no traces; training on the others")
+        chats += more
     tok = load_tokenizer(cfg.model)
     examples, special = tokenize_traces(tok, chats, cfg.chat_template_kwargs)
 
