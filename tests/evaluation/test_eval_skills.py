@@ -122,3 +122,33 @@ def test_aggregate_by_hand():
     assert agg["final_matches_last_correct"] == pytest.approx(1 / 2)
     none = aggregate_usage([c])
     assert none["verdict_accuracy"] is None and none["stop_after_correct"] is None
+
+
+@pytest.mark.parametrize("text, expected", [
+    # in the structure: samples closed, a final answer after the last one; one pool phrase, one made-up line
+    ("<think>\n<sample>\n<answer>8</answer>\n</sample>\n<reflect>\nno <verdict>Incorrect</verdict>\n</reflect>\n"
+     "That was wrong, so I need another approach.\n<sample>\n<answer>7</answer>\n</sample>\nPuter checking\n"
+     "</think>\n\n<answer>7</answer>", (True, 2, 1)),
+    # a <sample> left open (cut at the token budget): not in the structure
+    ("<think>\n<sample>\n<answer>8</answer>\n</sample>\n<sample>\nStep 1: 3 + 4", (False, 1, 0)),
+    # no final answer after the last attempt
+    ("<sample>\n<answer>8</answer>\n</sample>\n", (False, 0, 0)),
+    # no attempt at all (a base model's plain answer)
+    ("so <answer>7</answer>", (False, 1, 0)),
+])
+def test_structure_of_answers_by_hand(text, expected):
+    from skillfactory.evaluation.skills import structure_of
+
+    assert structure_of(text) == expected
+
+
+def test_aggregate_reports_well_formed_and_glue_rates():
+    ok = verifier("7")
+    usages = [analyze_answer(t, ok).as_dict() for t in (
+        "<sample>\n<answer>7</answer>\n</sample>\nThat was wrong, so I need another approach.\n<answer>7</answer>",
+        "<sample>\n<answer>7</answer>\n</sample>\nmade up\n<answer>7</answer>",
+        "<sample>\n<answer>7",
+        "plain <answer>7</answer>")]
+    agg = aggregate_usage(usages)
+    assert agg["well_formed_rate"] == pytest.approx(0.5) and agg["glue_lines"] == 2  # the untagged answer has none
+    assert agg["glue_verbatim_rate"] == pytest.approx(0.5)
