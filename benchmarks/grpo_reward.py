@@ -23,10 +23,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+_8X4 = "--set grpo.num_generations=4 --set grpo.global_batch_size=32 --set grpo.per_device_batch_size=32"
 DEFAULT_VARIANTS = [
-    "lr5e-4:--set grpo.learning_rate=5e-4 --set grpo.mask_truncated_completions=false",
-    "lr1e-4:--set grpo.learning_rate=1e-4 --set grpo.mask_truncated_completions=false",
-    "lr5e-4+mask:--set grpo.learning_rate=5e-4 --set grpo.mask_truncated_completions=true",
+    f"preset-5e-4-8x4:--set grpo.learning_rate=5e-4 {_8X4}",  # the tiny preset's LR and batch
+    f"lr1e-4-8x4:--set grpo.learning_rate=1e-4 {_8X4}",
+    f"lr5e-4-8x4-mask:--set grpo.learning_rate=5e-4 {_8X4} --set grpo.mask_truncated_completions=true",
+    "study-2e-4-8x8:",  # the study recipe as committed
 ]
 
 

@@ -138,6 +138,7 @@ _RATES = {  # rate -> its denominator in the aggregate
     "retry_after_incorrect": "incorrect_verdicts",
     "stop_after_correct": "correct_verdicts",
     "final_matches_last_correct": "answers_with_correct_verdict",
+    "glue_verbatim_rate": "glue_lines",
 }
 
 
@@ -171,11 +172,11 @@ def _merge_skills(skills: list[dict[str, Any]]) -> dict[str, Any]:
         if key == "answers":
             continue
         if key in _RATES:
-            out[key] = _weighted([(s[key], s[_RATES[key]]) for s in skills])
+            out[key] = _weighted([(s.get(key), s.get(_RATES[key], 0)) for s in skills])
         elif isinstance(value, int) and not isinstance(value, bool) and key not in ("answers",):
-            out[key] = sum(s[key] for s in skills)
-        else:
-            out[key] = _weighted([(s[key], s["answers"]) for s in skills])
+            out[key] = sum(s.get(key, 0) for s in skills)
+        else:  # .get: a results.json written before a metric existed has none of it
+            out[key] = _weighted([(s.get(key), s["answers"]) for s in skills])
     return out
 
 

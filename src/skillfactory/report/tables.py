@@ -97,13 +97,16 @@ SKILL_COLUMNS = [
     ("verdicts_per_answer", "verdicts/answer"), ("verdict_accuracy", "verdict accuracy"),
     ("retry_after_incorrect", "retry after Incorrect"), ("stop_after_correct", "stop after Correct"),
     ("final_matches_last_correct", "final = last judged Correct"),
+    ("well_formed_rate", "in trace structure"), ("glue_verbatim_rate", "glue verbatim"),
 ]
 
 
 def skills_table(evals: list[EvalRun]) -> Table:
     note = ("Attempts are <sample> blocks; an answer without tags counts as one attempt with no reflection. "
             "Verdict accuracy: share of verdicts that agree with the verifier on the attempt they judge. "
-            "'-' = never applicable (e.g. no verdict given).")
+            "'-' = never applicable (e.g. no verdict given). In trace structure: every <sample> closed and a final "
+            "<answer> after the last one. Glue verbatim: lines outside every block that are exactly a phrase of "
+            "the trace builder's pools.")
     t = Table("Skill usage and response length", ["model", "task", "difficulty", "tokens/answer", "truncated"]
               + [h for _, h in SKILL_COLUMNS], note=note)
     for r in evals:
