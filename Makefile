@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test quickstart clean
+.PHONY: setup test quickstart study clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,6 +22,9 @@ test: $(STAMP)
 
 quickstart: $(STAMP)
 	$(BIN)/skillfactory run recipes/quickstart.yaml
+
+study: $(STAMP)   # the 3-seed toy study behind docs/results/study (about an hour on 2 cores)
+	$(BIN)/skillfactory run recipes/study.yaml
 
 clean:
 	rm -rf $(VENV) runs
