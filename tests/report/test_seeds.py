@@ -57,7 +57,7 @@ def test_reward_that_falls_or_wobbles_is_not_called_a_rise(tmp_path):
 
 @pytest.fixture()
 def study(experiment, tmp_path) -> Path:
-    """The report tests' experiment laid out as a two-seed study: s0 as made, s1 without skillfactory's edge."""
+    """The report tests' experiment laid out as a two-seed study: the same evaluations under s0 and s1."""
     root = tmp_path / "study"
     for s in ("s0", "s1"):
         for label in ("base", "rl_only", "skillfactory"):

@@ -32,7 +32,7 @@ def build_plan(recipe: Recipe) -> list[Stage]:
     for seed in recipe.seeds:
         stages += _seed_stages(recipe, root / f"s{seed}", seed)
     if len(recipe.seeds) > 1:  # the study's report: every seed pooled per claim, each seed beside it
-        deps = [s.name for s in stages if s.kind in ("eval", "sft", "grpo")]
+        deps = [d for s in stages if s.kind == "report" for d in s.deps]  # what each seed's report reads
         settings = {**st.report_settings(recipe, recipe.seeds[0]), "title": f"{recipe.name} ({len(recipe.seeds)} "
                     f"seeds pooled: {', '.join(map(str, recipe.seeds))})"}
         stages.append(Stage("report", "report", root / "report", settings, st.run_report, deps, launch=recipe.launcher))
@@ -60,7 +60,7 @@ def _seed_stages(recipe: Recipe, root: Path, seed: int) -> list[Stage]:
                            st.run_replay_sample, ["base_model"])
             r_reflect = add("reflect/replay", "reflect", "reflect-replay", st.replay_reflect_settings(recipe, seed),
                             st.run_reflect, [r_sample])
-            for fmt in sorted({st.replay_format(recipe, ARM_TRACE_FORMAT.get(a)) for a in sft_arms}):
+            for fmt in sorted({st.replay_format(ARM_TRACE_FORMAT.get(a)) for a in sft_arms}):
                 name = "replay" if fmt == "default" else f"replay-{fmt}"
                 replay[fmt] = add(f"traces/{name}", "traces", f"traces-{name}",
                                   st.replay_traces_settings(recipe, seed, fmt), st.run_traces, [r_sample, r_reflect])
@@ -68,7 +68,7 @@ def _seed_stages(recipe: Recipe, root: Path, seed: int) -> list[Stage]:
             fmt = ARM_TRACE_FORMAT.get(arm)
             traces = add(f"traces/{arm}", "traces", f"traces-{arm}", st.traces_settings(recipe, seed, fmt),
                          st.run_traces, [sample, reflect])
-            extra = [replay[st.replay_format(recipe, fmt)]] if replay else []
+            extra = [replay[st.replay_format(fmt)]] if replay else []
             sft = add(f"sft/{arm}", "sft", f"sft-{arm}", st.sft_settings(recipe, seed), st.run_sft,
                       ["base_model", traces, *extra])
             train_runs.append(sft)

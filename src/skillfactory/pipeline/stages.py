@@ -159,7 +159,7 @@ def replay_reflect_settings(recipe: Recipe, seed: int) -> dict[str, Any]:
     return {**_backend(recipe), **recipe.reflect, **recipe.replay.reflect, "seed": seed}
 
 
-def replay_format(recipe: Recipe, arm_format: str | None) -> str:
+def replay_format(arm_format: str | None) -> str:
     """The replay trace format an SFT arm gets: its own fixed format when it has one (no_reflection: the
     answers without their checks), else the replay section's (``default``)."""
     return "no_reflection" if arm_format == "no_reflection" else "default"

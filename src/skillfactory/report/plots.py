@@ -176,12 +176,9 @@ def training_curves(trains: list[TrainRun], path: Path) -> Path | None:
 def grpo_reward(trains: list[TrainRun], path: Path, window: int = 5) -> Path | None:
     """GRPO training reward per step, one panel per arm: each seed thin, the mean over seeds bold (a moving
     average over ``window`` steps, since one step's reward is a mean over a few prompts only)."""
-    from skillfactory.report.seeds import arm_of, seed_of
+    from skillfactory.report.seeds import grpo_runs_by_arm, reward_points, seed_of
 
-    groups: dict[str, list[TrainRun]] = {}
-    for tr in trains:
-        if any(isinstance(x.get("reward_mean"), (int, float)) for x in tr.log):
-            groups.setdefault(arm_of(tr.path), []).append(tr)
+    groups = grpo_runs_by_arm(trains)
     if not groups:
         return None
     plt = _plt()
@@ -190,11 +187,10 @@ def grpo_reward(trains: list[TrainRun], path: Path, window: int = 5) -> Path | N
     def smooth(ys: list[float]) -> list[float]:
         return [sum(ys[max(0, i - window + 1):i + 1]) / len(ys[max(0, i - window + 1):i + 1]) for i in range(len(ys))]
 
-    for ax, (arm, runs) in zip(axes, sorted(groups.items())):
+    for ax, (arm, runs) in zip(axes, groups.items()):
         curves = []
-        for i, tr in enumerate(sorted(runs, key=lambda r: str(r.path))):
-            pts = sorted((int(x["step"]), float(x["reward_mean"])) for x in tr.log
-                         if "step" in x and isinstance(x.get("reward_mean"), (int, float)))
+        for i, tr in enumerate(runs):
+            pts = reward_points(tr)
             ys = [y for _, y in pts]
             curves.append(ys)
             ax.plot([x for x, _ in pts], smooth(ys), color=COLORS[i % len(COLORS)], lw=0.8, alpha=0.6,

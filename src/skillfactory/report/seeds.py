@@ -88,10 +88,24 @@ def seeds_table(pooled: list[dict[str, Any]], by_seed: dict[str, list[dict[str, 
 
 # ---- did RL raise the training reward? --------------------------------------------------------------------------
 
+def reward_points(run: TrainRun) -> list[tuple[int, float]]:
+    """(step, mean training reward) of a run, by step; empty for a run that logs no reward (SFT)."""
+    return sorted((int(x["step"]), float(x["reward_mean"])) for x in run.log
+                  if "step" in x and isinstance(x.get("reward_mean"), (int, float)))
+
+
 def _rewards(run: TrainRun) -> list[float]:
-    pts = sorted((int(x["step"]), float(x["reward_mean"])) for x in run.log
-                 if "step" in x and isinstance(x.get("reward_mean"), (int, float)))
-    return [r for _, r in pts]
+    return [r for _, r in reward_points(run)]
+
+
+def grpo_runs_by_arm(trains: list[TrainRun], min_steps: int = 1) -> dict[str, list[TrainRun]]:
+    """Runs that log a reward on at least ``min_steps`` steps, grouped by arm (``arm_of``), each group in seed
+    order; arms sorted."""
+    groups: dict[str, list[TrainRun]] = defaultdict(list)
+    for tr in trains:
+        if len(reward_points(tr)) >= min_steps:
+            groups[arm_of(tr.path)].append(tr)
+    return {arm: sorted(groups[arm], key=lambda r: str(seed_of(r.path) or r.path)) for arm in sorted(groups)}
 
 
 def _windows(rewards: list[float]) -> tuple[list[float], list[float]]:
@@ -101,13 +115,8 @@ def _windows(rewards: list[float]) -> tuple[list[float], list[float]]:
 
 def reward_rise(trains: list[TrainRun], resamples: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
     """Per GRPO arm (runs grouped by folder name, one per seed): last-20% minus first-20% mean reward."""
-    groups: dict[str, list[TrainRun]] = defaultdict(list)
-    for tr in trains:
-        if len(_rewards(tr)) >= 2:
-            groups[arm_of(tr.path)].append(tr)
     out = []
-    for arm in sorted(groups):
-        runs = sorted(groups[arm], key=lambda r: str(seed_of(r.path) or r.path))
+    for arm, runs in grpo_runs_by_arm(trains, min_steps=2).items():
         wins = [_windows(_rewards(r)) for r in runs]
         per_seed = [sum(b) / len(b) - sum(a) / len(a) for a, b in wins]
         diff = sum(per_seed) / len(per_seed)
@@ -147,4 +156,4 @@ def reward_table(rows: list[dict[str, Any]]) -> Table | None:
     return t
 
 
-__all__ = ["arm_of", "claims_by_seed", "reward_rise", "reward_table", "seed_of", "seeds_table"]
+__all__ = ["arm_of", "claims_by_seed", "grpo_runs_by_arm", "reward_points", "reward_rise", "reward_table", "seed_of", "seeds_table"]
