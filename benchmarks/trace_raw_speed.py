@@ -18,8 +18,9 @@ with 5 responses and write their Hugging Face dataset:
   --formats '*C_full'``) with ``load_dataset`` pointed at the local parquet and ``push_to_hub`` replaced by
   ``save_to_disk`` (its only output is a Hub push).
 
-Each run is a fresh child process; the wall time includes interpreter start and imports, the peak memory is
-the child's RSS high-water mark (``wait4``). ``datasets`` converts the parquet to its Arrow cache on first use,
+Each run is a fresh child process; the wall time includes interpreter start and imports, the CPU time counts
+its worker processes too, the peak memory is the larger of its RSS high-water mark (``wait4``) and its process
+tree's summed PSS (shared pages split among the processes sharing them) sampled every 50 ms. ``datasets`` converts the parquet to its Arrow cache on first use,
 as it does a Hub download: by default the published side is timed on a filled cache (an untimed first run fills
 it), which is the faster case for it; ``--cache cold`` times the first use.
 """
@@ -100,16 +101,46 @@ def generate(path: Path, n_questions: int, rows: int, n_reflections: int, seed: 
     os.replace(tmp, path)
 
 
+def tree_pss_mib(pid: int) -> float:
+    """Proportional set size of ``pid`` and all its descendants, summed (MiB): a page shared by forked
+    processes counts once in all, where summed RSS would count it once per process."""
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            rollup = Path(f"/proc/{p}/smaps_rollup").read_text()
+            total += int(next(line for line in rollup.splitlines() if line.startswith("Pss:")).split()[1])
+            for task in Path(f"/proc/{p}/task").iterdir():
+                stack += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, StopIteration, ValueError):  # gone meanwhile
+            continue
+    return total / 1024
+
+
 def measure(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds, peak RSS in MiB) of one child process; its output goes to ``log``."""
+    """(wall seconds, CPU seconds, peak memory in MiB) of one child process and its own children; its output
+    goes to ``log``. Memory: the larger of the biggest process's RSS high-water mark (``wait4``) and the
+    process tree's summed PSS, sampled every 50 ms (our build forks workers; the published script does not)."""
+    import threading
+
+    peak, done = [0.0], threading.Event()
     with log.open("w") as f:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
+
+        def sample() -> None:
+            while not done.wait(0.05):
+                peak[0] = max(peak[0], tree_pss_mib(proc.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
+        done.set()
+        sampler.join()
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{cmd[0]} failed (exit {os.waitstatus_to_exitcode(status)}); see {log}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    return wall, usage.ru_utime + usage.ru_stime, max(usage.ru_maxrss / 1024, peak[0])
 
 
 def published_script(given: str | None, work: Path) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 
 import pytest
 from trace_helpers import TASK, make_records, write_records
@@ -17,12 +18,12 @@ from skillfactory.traces.formats import FORMATS
 ALL = list(FORMATS)
 
 
-def build(tmp_path, name="out", seed=0, **kw):
+def build(tmp_path, name="out", seed=0, workers=None, **kw):
     s, r = tmp_path / "samples.jsonl", tmp_path / "reflections.jsonl"
     if not s.exists():
         write_records(tmp_path, 7, n_questions=25)
     cfg = TraceConfig(samples=str(s), reflections=str(r), out=str(tmp_path / name), seed=seed, **kw)
-    return build_traces(cfg, progress=False), tmp_path / name
+    return build_traces(cfg, progress=False, workers=workers), tmp_path / name
 
 
 def files(out):
@@ -61,6 +62,20 @@ def test_outputs_and_same_seed_byte_identical(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["stage"] == "traces" and manifest["counts"]["traces"] == len(traces)
     assert (out / "config.yaml").exists()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="worker processes are forked on Linux only")
+def test_worker_processes_give_the_same_files(tmp_path, monkeypatch):
+    """Texts read by offset from our record files and the task's verifier work in forked workers too."""
+    from skillfactory.traces import build as build_module
+
+    monkeypatch.setattr(build_module, "ENCODE_EVERY", 9)  # many chunks
+    one, out_one = build(tmp_path, "one", formats=ALL, repeats=2, workers=1)
+    two, out_two = build(tmp_path, "two", formats=ALL, repeats=2, workers=2)
+    assert one == two and files(out_one) == files(out_two)
+    dataset = sorted(p.name for p in (out_two / "dataset").iterdir())
+    assert [(out_one / "dataset" / n).read_bytes() for n in dataset] == \
+        [(out_two / "dataset" / n).read_bytes() for n in dataset]
 
 
 def test_input_file_order_does_not_matter(tmp_path):

@@ -43,6 +43,11 @@ def test_build_from_raw_and_records_then_show(tmp_path):
     traces = lines(tmp_path / "a" / "traces.jsonl")
     assert traces and {t["format"] for t in traces} == {"*C_full"}
     assert all([m["role"] for m in t["messages"]] == ["user", "assistant"] for t in traces)
+    res = cli("traces", "build", "--raw", str(raw), "--formats", "*C_full", "--max-responses", "5", "--seed", "0",
+              "--workers", "2", "--out", str(tmp_path / "a2"))
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "a2" / "traces.jsonl").read_bytes() == (tmp_path / "a" / "traces.jsonl").read_bytes()
+    assert json.loads((tmp_path / "a2" / "manifest.json").read_text())["workers"] == 2
 
     s, r = write_records(tmp_path, 22, n_questions=10)
     res = cli("traces", "build", "--samples", str(s), "--reflections", str(r), "--formats", "*C*IC,*CC",

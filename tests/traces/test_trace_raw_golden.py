@@ -12,11 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import sys
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from skillfactory.traces import build as build_module
 from skillfactory.traces import raw as raw_module
 from skillfactory.traces.build import TraceConfig, build_traces
 from skillfactory.traces.formats import FORMATS
@@ -190,6 +192,20 @@ def test_outputs_are_byte_identical_to_the_recorded_ones(tmp_path, config):
         cfg = TraceConfig(raw=str(path), out=str(out), columns=cols or RawColumns(), **CONFIGS[config])
         build_traces(cfg, progress=False)
         assert digests(out) == GOLDEN[f"{key}/{config}"], name
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="worker processes are forked on Linux only")
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+def test_worker_processes_give_the_recorded_bytes(tmp_path, monkeypatch, config):
+    monkeypatch.setattr(build_module, "ENCODE_EVERY", 7)  # many small chunks, spread over the workers
+    for name, (key, path, cols, configs) in write_inputs(tmp_path).items():
+        if config not in configs:
+            continue
+        out = tmp_path / f"out_{name}_{config}"
+        cfg = TraceConfig(raw=str(path), out=str(out), columns=cols or RawColumns(), **CONFIGS[config])
+        build_traces(cfg, progress=False, workers=3)
+        assert digests(out) == GOLDEN[f"{key}/{config}"], name
+        assert json.loads((out / "manifest.json").read_text())["workers"] == 3
 
 
 def test_batch_size_does_not_change_the_pools(tmp_path, monkeypatch):

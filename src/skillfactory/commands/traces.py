@@ -56,6 +56,9 @@ def build_cmd(
     column: list[str] = typer.Option(None, "--column", help="Raw column name FIELD=NAME (repeatable)."),
     out: str = typer.Option(None, "--out", "-o", help="Output folder."),
     force: bool = typer.Option(False, "--force", help="Rebuild even if OUT holds this finished build."),
+    workers: int = typer.Option(None, "--workers", min=1,
+                                help="Processes building traces (default: one per CPU, at most 4, for large "
+                                     "builds). Any number gives the same files."),
     config: str = typer.Option(None, "--config", help="YAML file with TraceConfig fields."),
     set_: list[str] = typer.Option(None, "--set", help="Override any field: --set repeats=2 (repeatable)."),
 ) -> None:
@@ -70,7 +73,8 @@ def build_cmd(
         flags["formats"] = parse_formats(formats)
     if column:
         flags["columns"] = _columns(column)
-    build_traces(load_config(TraceConfig, config, deep_merge(flags, parse_overrides(set_))), force=force)
+    build_traces(load_config(TraceConfig, config, deep_merge(flags, parse_overrides(set_))), force=force,
+                 workers=workers)
 
 
 @traces_app.command("show")

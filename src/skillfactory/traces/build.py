@@ -18,6 +18,7 @@ import difflib
 import json
 import random
 import time
+from contextlib import closing
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,8 @@ from skillfactory.locking import locks_folder
 from skillfactory.records import Trace, atomic_write_text
 from skillfactory.traces.clean import TextScreen
 from skillfactory.traces.formats import CORRECT_FORMATS, FORMATS, FULL_FORMATS, MIN_BLOCKS, choose_n, render, select
-from skillfactory.traces.outputs import TraceWriter
+from skillfactory.traces.outputs import ENCODE_EVERY, Encoded, Handed, TraceWriter, encode
+from skillfactory.traces.parallel import default_workers, forkable, handoff_folder, ordered_map
 from skillfactory.traces.raw import RawColumns, load_raw
 from skillfactory.traces.sources import Corpus, Unit, load_records
 from skillfactory.traces.summary import Tally, token_lengths
@@ -96,8 +98,13 @@ class TraceConfig(BaseModel):
 
 
 @locks_folder("traces")
-def build_traces(cfg: TraceConfig, *, force: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Build the traces of ``cfg`` into ``cfg.out``; returns the summary (also in ``OUT/summary.json``)."""
+def build_traces(cfg: TraceConfig, *, force: bool = False, progress: bool = True,
+                 workers: int | None = None) -> dict[str, Any]:
+    """Build the traces of ``cfg`` into ``cfg.out``; returns the summary (also in ``OUT/summary.json``).
+
+    ``workers``: processes building traces (None: one per CPU, at most 4, once there are a few thousand
+    questions; see parallel.py). Any number gives the same bytes, so it is not part of the config.
+    """
     out = Path(cfg.out)
     inputs = _inputs(cfg)
     fingerprints = {k: _fingerprint(Path(p)) for k, p in inputs.items()}
@@ -112,14 +119,17 @@ def build_traces(cfg: TraceConfig, *, force: bool = False, progress: bool = True
     t_load = time.perf_counter() - t0
     tally = Tally()
     out.mkdir(parents=True, exist_ok=True)
+    chunks = _chunks(len(corpus.units), cfg)
+    workers = forkable(workers) if workers else default_workers(len(chunks), MIN_CHUNKS_FOR_WORKERS)
     try:
-        with TraceWriter(out) as writer, _progress(progress, len(corpus.units)) as advance:
-            for unit in corpus.units:
-                tally.start_question()
-                for trace in traces_for_unit(unit, cfg, corpus, tally):
-                    writer.write(trace)
-                tally.end_question()
-                advance()
+        with handoff_folder(workers) as folder:
+            # the workers are forked here, before the writer's and the progress bar's threads start
+            parts = ordered_map(_build_chunk, chunks, state=(corpus, cfg, folder), workers=workers)
+            with closing(parts), TraceWriter(out) as writer, _progress(progress, len(corpus.units)) as advance:
+                for (start, stop), (part, part_tally) in zip(chunks, parts):
+                    writer.write_encoded(part.load() if isinstance(part, Handed) else part)
+                    tally.merge(part_tally)
+                    advance(stop - start)
     finally:
         corpus.close()
     t_build = time.perf_counter() - t0 - t_load
@@ -133,7 +143,7 @@ def build_traces(cfg: TraceConfig, *, force: bool = False, progress: bool = True
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     seconds = round(time.perf_counter() - t0, 3)
     write_manifest(out, STAGE, config=cfg, inputs=inputs, counts={"traces": summary["traces"]}, seed=cfg.seed,
-                   extra={"input_fingerprints": fingerprints, "seconds": seconds,
+                   extra={"input_fingerprints": fingerprints, "seconds": seconds, "workers": workers,
                           "seconds_load": round(t_load, 3), "seconds_build": round(t_build, 3)})
     if progress:
         from rich.console import Console
@@ -144,6 +154,33 @@ def build_traces(cfg: TraceConfig, *, force: bool = False, progress: bool = True
             f"({', '.join(f'{k} {v}' for k, v in summary['per_format'].items()) or 'none'}) in {seconds:.1f}s -> {out}",
             highlight=False)
     return summary
+
+
+#: Chunks (of about ENCODE_EVERY traces each) below which the traces are built in this process.
+MIN_CHUNKS_FOR_WORKERS = 10
+
+
+def _chunks(n_units: int, cfg: TraceConfig) -> list[tuple[int, int]]:
+    """Ranges of units of about :data:`ENCODE_EVERY` traces each (the unit of work and of encoding)."""
+    if isinstance(cfg.formats, list):
+        per_unit = cfg.repeats * sum(cfg.max_responses if f in FULL_FORMATS else 1 for f in cfg.formats)
+    else:
+        per_unit = cfg.repeats
+    size = max(1, ENCODE_EVERY // per_unit)
+    return [(a, min(a + size, n_units)) for a in range(0, n_units, size)]
+
+
+def _build_chunk(corpus: Corpus, cfg: TraceConfig, folder: str | None,
+                 span: tuple[int, int]) -> tuple[Encoded | Handed, Tally]:
+    """The traces of units ``span``, encoded, and their tally; in a worker process (``folder`` given) the
+    encoded part is handed over in a file of ``folder``."""
+    tally, traces = Tally(), []
+    for unit in corpus.units[span[0]:span[1]]:
+        tally.start_question()
+        traces += traces_for_unit(unit, cfg, corpus, tally)
+        tally.end_question()
+    part = encode(traces)
+    return (part.to_file(folder) if folder else part), tally
 
 
 def formats_for(cfg: TraceConfig, question_id: str, repeat: int) -> list[str]:
@@ -225,13 +262,13 @@ class _progress:
 
     def __enter__(self) -> Any:
         if not self.enabled:
-            return lambda: None
+            return lambda n=1: None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
         self._p = Progress("[bold]traces", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
         self._p.start()
         task = self._p.add_task("questions", total=self.total)
-        return lambda: self._p.advance(task)
+        return lambda n=1: self._p.advance(task, n)
 
     def __exit__(self, *exc: Any) -> None:
         if self.enabled:

@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict
 from skillfactory.prompting import parse_verdict
 from skillfactory.traces.clean import CHAT_SCREEN, TextScreen
 from skillfactory.traces.formats import STRUCTURE_TAGS, Attempt, Pool
+from skillfactory.traces.parallel import available_cpus
 from skillfactory.traces.raw_kernels import (
     ALNUM, compiles, first_bools, firsts, flat_reflections, is_str, match, re2_literal, verdicts,
 )
@@ -98,9 +99,7 @@ def _ahead(items: Iterator[Any], f: Callable[[Any], Any]) -> Iterator[tuple[Any,
     The items are taken here (parquet decoding runs in Arrow's threads, JSONL decoding needs the GIL anyway);
     an error taking one is raised once the items before it are through, as when reading one at a time.
     """
-    import os
-
-    threads = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+    threads = max(1, min(4, available_cpus()))
     queued: deque = deque()
     with ThreadPoolExecutor(threads) as pool:
         while True:

@@ -52,6 +52,18 @@ class Tally:
         if self._first_skip is None:
             self._first_skip = reason
 
+    def merge(self, other: Tally) -> None:
+        """Add the counts of another tally (of other questions: built in a worker process)."""
+        self.per_format.update(other.per_format)
+        for fmt, counts in other.blocks.items():
+            self.blocks[fmt].update(counts)
+        for fmt, counts in other.skipped.items():
+            self.skipped[fmt].update(counts)
+        self.dropped.update(other.dropped)
+        self.final_correct += other.final_correct
+        self.questions += other.questions
+        self.with_traces += other.with_traces
+
     def as_dict(self) -> dict[str, Any]:
         total = sum(self.per_format.values())
         return {

@@ -1,0 +1,101 @@
+"""Run a function over chunks of work in forked worker processes, results in order.
+
+Why fork: the workers need the loaded corpus (0.5-1 GB of pools and texts at the published scale); a forked
+child shares it with the parent page by page instead of receiving a copy, so starting a worker costs
+milliseconds and no memory until it writes. Only on Linux, where fork is the platform's default and its
+libraries (pyarrow's thread pools, msgspec) are fork-safe; elsewhere, or for one worker, the chunks run here.
+
+Order and memory: chunks are handed out ``ahead`` per worker at a time and their results returned in the
+order of the chunks, so the caller writes the same bytes as a serial run and at most
+``workers * ahead`` results wait in memory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+#: What the forked workers call: set by :func:`ordered_map` before the fork, inherited by the children.
+_TASK: tuple[Callable[..., Any], tuple[Any, ...]] | None = None
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (the affinity mask, not the machine's count: containers restrict it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def forkable(workers: int) -> int:
+    """The workers that will run: ``workers`` on Linux, else 1 (no fork there; the chunks run here)."""
+    return workers if sys.platform == "linux" else 1
+
+
+def default_workers(n_items: int, min_items: int) -> int:
+    """Workers for ``n_items`` chunks: one per CPU (at most 4) on Linux when there are at least ``min_items``
+    chunks; else 1 (starting processes would cost more than they save)."""
+    if sys.platform != "linux" or n_items < min_items:
+        return 1
+    return max(1, min(4, available_cpus()))
+
+
+@contextmanager
+def handoff_folder(workers: int) -> Iterator[str | None]:
+    """A private folder for the workers' results, in memory (``/dev/shm``) where the machine has one; removed
+    with whatever is left in it (a crash, Ctrl-C). None for one worker: its results need no handing over."""
+    if workers <= 1 or sys.platform != "linux":
+        yield None
+        return
+    shm = "/dev/shm"
+    folder = tempfile.mkdtemp(prefix="skillfactory-", dir=shm if os.access(shm, os.W_OK) else None)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def ordered_map(fn: Callable[..., Any], items: Iterable[Any], *, state: tuple[Any, ...] = (), workers: int = 1,
+                ahead: int = 2) -> Iterator[Any]:
+    """``fn(*state, item)`` for each item, in order; in ``workers`` forked processes when ``workers > 1``.
+
+    The workers are forked here, at the call, not when the results are first asked for: start them before
+    any thread (a fork copies a lock another thread holds). ``fn`` and ``state`` reach them by fork (never
+    pickled); each item and result is pickled. An exception in a worker is raised when its result is due;
+    closing the iterator (``contextlib.closing``) or leaving it unfinished stops the workers.
+    """
+    if workers <= 1 or sys.platform != "linux":
+        return (fn(*state, item) for item in items)
+    import multiprocessing
+
+    global _TASK
+    _TASK = (fn, state)
+    try:
+        pool = multiprocessing.get_context("fork").Pool(workers)
+    finally:
+        _TASK = None  # the children hold their copy; the parent keeps no reference to the state
+    return _results(pool, items, workers * ahead)
+
+
+def _results(pool: Any, items: Iterable[Any], window: int) -> Iterator[Any]:
+    queued: deque = deque()
+    try:
+        for item in items:
+            queued.append(pool.apply_async(_run, (item,)))
+            if len(queued) >= window:
+                yield queued.popleft().get()
+        while queued:
+            yield queued.popleft().get()
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _run(item: Any) -> Any:
+    assert _TASK is not None, "ordered_map's worker started without its task"
+    fn, state = _TASK
+    return fn(*state, item)

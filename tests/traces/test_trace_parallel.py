@@ -1,0 +1,107 @@
+"""Worker processes of the trace builder (traces/parallel.py) and the hand-over of their parts."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+import pytest
+
+from skillfactory.records import Trace
+from skillfactory.traces import parallel
+from skillfactory.traces.outputs import Handed, encode
+from skillfactory.traces.parallel import default_workers, handoff_folder, ordered_map
+from skillfactory.traces.summary import Tally
+
+linux = pytest.mark.skipif(sys.platform != "linux", reason="worker processes are forked on Linux only")
+
+
+def _square_with(offset_box, x):
+    return x * x + offset_box["offset"], os.getpid()
+
+
+def _fail_on_three(x):
+    if x == 3:
+        raise ValueError("three")
+    return x
+
+
+@linux
+def test_results_come_in_order_from_other_processes():
+    lock = threading.Lock()  # cannot be pickled: the state reaches the workers by fork, not by pickle
+    state = ({"offset": 1, "lock": lock},)
+    out = list(ordered_map(_square_with, range(40), state=state, workers=2, ahead=1))
+    assert [v for v, _ in out] == [x * x + 1 for x in range(40)]
+    assert os.getpid() not in {pid for _, pid in out}
+    assert parallel._TASK is None  # the parent keeps no reference to the state
+
+
+def test_one_worker_runs_here_lazily():
+    calls = []
+    results = ordered_map(lambda x: calls.append(x) or x, [1, 2], workers=1)
+    assert calls == []  # nothing ran yet: the serial path is a plain generator
+    assert list(results) == [1, 2] and calls == [1, 2]
+
+
+@linux
+def test_a_worker_error_is_raised_when_its_result_is_due():
+    got = []
+    with pytest.raises(ValueError, match="three"):
+        for x in ordered_map(_fail_on_three, range(10), workers=2):
+            got.append(x)
+    assert got == [0, 1, 2]
+
+
+def test_default_workers_only_for_enough_work(monkeypatch):
+    monkeypatch.setattr(parallel, "available_cpus", lambda: 16)
+    assert default_workers(5, min_items=10) == 1
+    assert default_workers(10, min_items=10) == (4 if sys.platform == "linux" else 1)  # capped at 4
+    monkeypatch.setattr(parallel, "available_cpus", lambda: 1)
+    assert default_workers(100, min_items=10) == 1
+
+
+@linux
+def test_handoff_folder_is_removed_with_what_is_left_in_it():
+    with handoff_folder(2) as folder:
+        assert folder is not None and os.path.isdir(folder)
+        open(os.path.join(folder, "part-left.bin"), "wb").close()  # as a crashed worker would leave it
+    assert not os.path.exists(folder)
+    with handoff_folder(1) as none:
+        assert none is None
+
+
+def _trace(i: int) -> Trace:
+    return Trace(id=f"q{i}|*C_full|r0|n1", question_id=f"q{i}", format="*C_full",
+                 messages=[{"role": "user", "content": f"question {i} ü"},
+                           {"role": "assistant", "content": "<think>\n\"x\"\n</think>" * (i + 1)}],
+                 n_attempts=1, sample_ids=[f"q{i}|original|0"], reflection_ids=[], final_correct=bool(i % 2))
+
+
+def test_a_handed_part_loads_as_the_part_it_was(tmp_path):
+    part = encode([_trace(i) for i in range(5)])
+    handed = part.to_file(tmp_path)
+    back = handed.load()
+    assert not os.path.exists(handed.path)  # removed once mapped
+    assert bytes(back.jsonl) == part.jsonl and bytes(back.sharegpt) == part.sharegpt
+    assert back.line_lengths == part.line_lengths and back.n == 5
+    assert back.batch.equals(part.batch)
+    assert isinstance(handed, Handed)
+
+
+def test_merged_tallies_equal_one_tally():
+    def count(t: Tally, questions: range) -> None:
+        for q in questions:
+            t.start_question()
+            if q % 3:
+                t.made("*C_full", q % 4 + 1, bool(q % 2))
+            else:
+                t.skip("*C_full", "no_correct_attempt")
+            t.end_question()
+
+    whole, a, b = Tally(), Tally(), Tally()
+    count(whole, range(20))
+    count(a, range(11))
+    count(b, range(11, 20))
+    a.merge(b)
+    assert a.as_dict() == whole.as_dict()
