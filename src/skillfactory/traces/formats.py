@@ -286,5 +286,6 @@ def render(
     last = atts[-1]
     final = last.answer if last.answer is not None else ""
     assistant = "\n".join(lines) + f"\n\n{ending}\n\n<answer>\n{final}\n</answer>"
-    refl_ids = [a.reflection_id(k) for a, k in zip(atts, chosen)] if with_reflection else []
-    return Rendered(assistant, [a.sample_id for a in atts], refl_ids, final, last.correct)
+    sample_ids = [a.sample_id for a in atts]
+    refl_ids = [f"{sid}|r{a.refl_index[k]}" for sid, a, k in zip(sample_ids, atts, chosen)] if with_reflection else []
+    return Rendered(assistant, sample_ids, refl_ids, final, last.correct)
