@@ -174,12 +174,12 @@ def run_published(script: Path, raw: Path, work: Path, n: int, cache: str) -> tu
     return wall, cpu, peak, len(__import__("datasets").load_from_disk(str(out)))
 
 
-def run_ours(raw: Path, work: Path, n: int) -> tuple[float, float, float, int]:
+def run_ours(raw: Path, work: Path, n: int, workers: int | None = None) -> tuple[float, float, float, int]:
     out = work / f"out_ours_q{n}"
     exe = Path(sys.executable).with_name("skillfactory")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "skillfactory.cli"]
     cmd += ["traces", "build", "--raw", str(raw), "--formats", "*C_full", "--max-responses", "5", "--seed", "0",
-            "--out", str(out), "--force"]
+            "--out", str(out), "--force"] + (["--workers", str(workers)] if workers else [])
     wall, cpu, peak = measure(cmd, work / f"ours_q{n}.log")
     return wall, cpu, peak, json.loads((out / "summary.json").read_text())["traces"]
 
@@ -194,6 +194,7 @@ def main() -> None:
     ap.add_argument("--cache", choices=["warm", "cold"], default="warm", help="published side: datasets' Arrow cache")
     ap.add_argument("--workdir", default="/tmp/skillfactory_trace_raw_bench")
     ap.add_argument("--only", choices=["ours", "published"], help="run one side only")
+    ap.add_argument("--workers", type=int, help="ours: --workers N (default: its own choice, one per CPU up to 4)")
     args = ap.parse_args()
 
     work = Path(args.workdir)
@@ -214,7 +215,7 @@ def main() -> None:
             if args.only != "ours":
                 pub.append(run_published(script, raw, work, n, args.cache))
             if args.only != "published":
-                ours.append(run_ours(raw, work, n))
+                ours.append(run_ours(raw, work, n, args.workers))
         (pw, pc, pm, pt), (ow, oc, om, ot) = (min(r, key=lambda x: x[0]) if r else nan for r in (pub, ours))
         print(f"{n:>9} {n * args.rows:>7} {raw.stat().st_size / 2**20:>6.0f} | {pw:>11.1f} {pc:>6.1f} {pm:>6.0f} "
               f"{pt:>7} | {ow:>6.1f} {oc:>6.1f} {om:>5.0f} {ot:>7} | {pw / ow:>7.1f}x {pc / oc:>5.1f}x "

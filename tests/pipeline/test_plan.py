@@ -110,6 +110,9 @@ def test_replay_feeds_every_sft_arm_with_its_own_format(tmp_path):
     assert by["traces/replay"].settings["formats"] == ["0C"] and by["traces/replay"].settings["max_responses"] == 1
     # the no_reflection arm's replay has no checks either: a reflection would bring back what the ablation removes
     assert by["traces/replay-no_reflection"].settings["formats"] == ["no_reflection"]
+    # run_traces and run_sft take their inputs by position: these orders are what they rely on
+    assert by["traces/replay"].deps == ["sample/replay", "reflect/replay"]
+    assert by["traces/skillfactory"].deps == ["sample", "reflect"]
     assert by["sft/skillfactory"].deps == ["base_model", "traces/skillfactory", "traces/replay"]
     assert by["sft/no_reflection"].deps == ["base_model", "traces/no_reflection", "traces/replay-no_reflection"]
 

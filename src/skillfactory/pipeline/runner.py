@@ -43,7 +43,8 @@ class Stage:
 
     ``settings`` is everything that changes the stage's result apart from its inputs; the cache key hashes the
     settings with the keys of the stages it depends on. ``run(stage, inputs)`` does the work and returns the
-    stage's output path; ``inputs`` maps each dependency's name to its output path.
+    stage's output path; ``inputs`` maps each dependency's name to its output path, in the order of
+    ``deps`` (a stage whose inputs have roles - samples, then reflections - takes them by position).
     """
 
     name: str

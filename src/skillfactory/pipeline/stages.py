@@ -184,8 +184,7 @@ def traces_settings(recipe: Recipe, seed: int, fmt: str | None) -> dict[str, Any
 def run_traces(stage: Stage, inputs: dict[str, Path]) -> Path:
     from skillfactory.traces.build import TraceConfig, build_traces
 
-    samples = next(p for n, p in inputs.items() if n.endswith(("sample", "sample/replay")))
-    reflections = next(p for n, p in inputs.items() if n.endswith(("reflect", "reflect/replay")))
+    samples, reflections = inputs.values()  # the plan's deps: [sample stage, reflect stage]
     cfg = TraceConfig(**stage.settings, samples=str(samples), reflections=str(reflections), out=str(stage.out))
     build_traces(cfg)
     return stage.out / "traces.jsonl"
@@ -199,9 +198,9 @@ def run_sft(stage: Stage, inputs: dict[str, Path]) -> Path:
     from skillfactory.pipeline.launch import run_stage
     from skillfactory.training.sft import SFTRunConfig
 
-    traces = next(p for n, p in inputs.items() if "traces/" in n and "traces/replay" not in n)
-    replay = [str(p) for n, p in inputs.items() if "traces/replay" in n]
-    cfg = SFTRunConfig(**stage.settings, model=str(inputs["base_model"]), traces=str(traces), out=str(stage.out),
+    model, traces, *replays = inputs.values()  # the plan's deps: [base model, the arm's traces, replay traces]
+    replay = [str(p) for p in replays]
+    cfg = SFTRunConfig(**stage.settings, model=str(model), traces=str(traces), out=str(stage.out),
                        **({"replay": replay} if replay else {}))
     run_stage("sft", cfg, stage.out, _launcher(stage))
     return stage.out / "final"
