@@ -200,3 +200,20 @@ def test_accelerate_export_matches_the_repo_configs(tmp_path):
     assert kinds["zero3"]["deepspeed_config"]["zero_stage"] == 3
     assert kinds["fsdp"]["fsdp_config"]["fsdp_state_dict_type"] == "FULL_STATE_DICT"
     assert len(summary["commands"]) == 4 and all("accelerate launch --config_file" in c for c in summary["commands"])
+
+
+def test_trainer_arguments_set_checkpointing_under_the_name_transformers_uses(tmp_path):
+    import warnings
+
+    from trl import SFTConfig
+
+    from skillfactory.training.common import trainer_kwargs
+
+    cfg = SFTRunConfig(model="m", traces="t.jsonl", out=str(tmp_path / "sft"), preset="tiny")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # the renamed argument warned on every training run
+        args = SFTConfig(**trainer_kwargs(cfg))
+    assert args.gradient_checkpointing is False  # CPU: off (6x slower on)
+    cfg = SFTRunConfig(model="m", traces="t.jsonl", out=str(tmp_path / "sft"), preset="tiny",
+                       gradient_checkpointing=True)
+    assert SFTConfig(**trainer_kwargs(cfg)).gradient_checkpointing is True

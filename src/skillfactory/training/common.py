@@ -228,12 +228,21 @@ def trainer_kwargs(cfg: TrainRunConfig) -> dict[str, Any]:
         use_cpu=not cuda,
         bf16=use_bf16(cfg),
         fp16=False,
-        gradient_checkpointing=cuda if cfg.gradient_checkpointing is None else cfg.gradient_checkpointing,
         dataloader_num_workers=0,
         disable_tqdm=True,  # no tqdm bar writing every step's logs dict: callbacks.show_progress draws ours
         ddp_backend=None if cuda or processes == 1 else "gloo",  # CPU processes talk over gloo
     )
+    kw[checkpointing_argument()] = cuda if cfg.gradient_checkpointing is None else cfg.gradient_checkpointing
     return kw
+
+
+def checkpointing_argument() -> str:
+    """The ``TrainingArguments`` name of activation (gradient) checkpointing: transformers >= 5.24 renamed
+    ``gradient_checkpointing`` to ``activation_checkpointing`` and warns on the old name; older ones lack the new."""
+    from transformers import TrainingArguments
+
+    fields = TrainingArguments.__dataclass_fields__
+    return "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
 
 
 def batch_record(trainer) -> dict[str, Any]:
