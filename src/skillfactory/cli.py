@@ -35,7 +35,11 @@ def main() -> None:
     """Console entry point: run the app, turning user errors into one-line messages."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if code == 130:  # typer turns Ctrl-C into Exit(130) and, outside standalone mode, returns the code
+            raise KeyboardInterrupt
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except SkillFactoryError as e:
         from rich.markup import escape  # messages hold names like "countdown[num_args=3]": not markup
 

@@ -62,12 +62,15 @@ def test_default_workers_only_for_enough_work(monkeypatch):
 
 
 @linux
-def test_handoff_folder_is_removed_with_what_is_left_in_it():
-    with handoff_folder(2) as folder:
-        assert folder is not None and os.path.isdir(folder)
+@pytest.mark.parametrize("shm_room", [0, 1 << 60])  # /dev/shm with room / without (a container's 64 MB)
+def test_handoff_folder_is_removed_with_what_is_left_in_it(tmp_path, monkeypatch, shm_room):
+    monkeypatch.setattr(parallel, "SHM_ROOM", shm_room)
+    with handoff_folder(2, tmp_path / "runs" / "traces") as folder:
+        where = "/dev/shm" if shm_room == 0 and os.access("/dev/shm", os.W_OK) else str(tmp_path / "runs")
+        assert folder is not None and os.path.dirname(folder) == where
         open(os.path.join(folder, "part-left.bin"), "wb").close()  # as a crashed worker would leave it
     assert not os.path.exists(folder)
-    with handoff_folder(1) as none:
+    with handoff_folder(1, tmp_path / "out") as none:
         assert none is None
 
 

@@ -122,7 +122,7 @@ def build_traces(cfg: TraceConfig, *, force: bool = False, progress: bool = True
     chunks = _chunks(len(corpus.units), cfg)
     workers = forkable(workers) if workers else default_workers(len(chunks), MIN_CHUNKS_FOR_WORKERS)
     try:
-        with handoff_folder(workers) as folder:
+        with handoff_folder(workers, out) as folder:
             # the workers are forked here, before the writer's and the progress bar's threads start
             parts = ordered_map(_build_chunk, chunks, state=(corpus, cfg, folder), workers=workers)
             with closing(parts), TraceWriter(out) as writer, _progress(progress, len(corpus.units)) as advance:

@@ -79,7 +79,7 @@ class Handed:
 
     Why not send the part itself: at the published scale a build's parts are 1 GB, and sent through
     multiprocessing's pipe they cost the parent more CPU (2.8 s at 30,000 questions) than building them.
-    Here the parent maps the file (in ``/dev/shm`` where there is one: memory, not disk) and reads the bytes
+    Here the parent maps the file (in ``/dev/shm`` where it has room; removed once mapped) and reads the bytes
     and the Arrow batch in place.
     """
 
