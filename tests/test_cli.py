@@ -57,3 +57,16 @@ def test_ctrl_c_during_a_build_with_workers_exits_130_with_one_message_and_leave
     assert "interrupted" in stderr and "Traceback" not in stderr + stdout, stderr
     assert not glob.glob(f"/dev/shm/{pattern}") and not glob.glob(str(tmp_path / pattern))  # hand-over files gone
     assert not (out / "traces.jsonl").exists() and not list(out.glob(".*.tmp"))  # nothing half-written kept
+
+
+def test_a_command_that_exits_non_zero_makes_the_process_exit_non_zero(monkeypatch, capsys):
+    """typer returns a command's ``Exit(1)`` outside standalone mode: the process must still exit 1."""
+    import skillfactory.commands.tasks as tasks_cmd
+    from skillfactory.cli import main
+
+    failing = {"gold_verifies": False, "deterministic": True, "splits_disjoint": True, "rejects_empty": True, "n": 3}
+    monkeypatch.setattr(tasks_cmd, "check_task", lambda *a, **k: failing)
+    monkeypatch.setattr(sys, "argv", ["skillfactory", "tasks", "check", "countdown"])
+    with pytest.raises(SystemExit) as e:
+        main()
+    assert e.value.code == 1 and "0/1 tasks pass" in capsys.readouterr().out
