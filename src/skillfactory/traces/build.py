@@ -18,8 +18,8 @@ import difflib
 import json
 import random
 import time
-from contextlib import closing
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
