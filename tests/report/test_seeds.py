@@ -62,6 +62,10 @@ def study(experiment, tmp_path) -> Path:
     for s in ("s0", "s1"):
         for label in ("base", "rl_only", "skillfactory"):
             shutil.copytree(experiment / label, root / s / f"{label}")
+            if s == "s1":  # evaluated with another seed, as each seed of a study is
+                path = root / s / label / "eval" / "results.json"
+                results = json.loads(path.read_text())
+                path.write_text(json.dumps({**results, "seed": results["seed"] + 1}))
     (root / "experiment.json").write_text((experiment / "experiment.json").read_text())
     return root
 
@@ -80,6 +84,8 @@ def test_study_report_shows_each_seed_and_the_pooled_claims(study, tmp_path):
     write_report([study], tmp_path / "r")
     md = (tmp_path / "r" / "report.md").read_text()
     assert "### Claims per seed" in md and "| claim | pooled | s0 | s1 |" in md
+    seed = json.loads((study / "s0" / "base" / "eval" / "results.json").read_text())["seed"]
+    assert f"(seeds {seed}, {seed + 1}, temperature" in md and f"(seed {seed}, " not in md  # every pooled seed
     assert "### Did RL raise the training reward?" in md
     # each arm's two seeds in one row; the fixture's reward climbs 0.1 -> 1.0 over 10 steps in every run
     assert "| rl_only/grpo | 2 | 10/10 | 0.150 | 0.950 | +0.800 [+0.725, +0.875] | s0: +0.800, s1: +0.800 | held |" in md

@@ -86,7 +86,9 @@ def _intro(inputs: Any, ccfg: ClaimsConfig) -> list[str]:
     lines = []
     for r in inputs.evals:
         res = r.results
-        lines.append(f"Model '{r.label}': {res['model']} on suite '{res['suite']}' (seed {res['seed']}, temperature "
+        seeds = res.get("seeds") or [res["seed"]]  # pooled runs: every seed, not the first run's
+        seed = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}"
+        lines.append(f"Model '{r.label}': {res['model']} on suite '{res['suite']}' ({seed}, temperature "
                      f"{res['temperature']}, {res.get('runs', 1)} run(s))")
     for t in inputs.trains:
         lines.append(f"Training run '{t.name}': {len(t.log)} logged steps")

@@ -212,7 +212,8 @@ def merge_results(results: list[dict[str, Any]]) -> dict[str, Any]:
                                         "attempts_per_answer")}})
         curves.append({**cv, "points": points, "noop": all(c["noop"] for c in peers)})
     return {**base, "entries": entries, "budget_forcing": {**base["budget_forcing"], "curves": curves},
-            "runs": len(results), "model": ", ".join(sorted({r["model"] for r in results}))}
+            "runs": len(results), "model": ", ".join(sorted({r["model"] for r in results})),
+            "seeds": sorted({r["seed"] for r in results if r.get("seed") is not None})}
 
 
 __all__ = ["EvalRun", "LABEL_ORDER", "ReportError", "ReportInputs", "TrainRun", "load_inputs", "merge_results"]
