@@ -196,6 +196,7 @@ def test_two_sample_runs_on_one_out_one_is_refused_and_every_sample_is_written_o
     assert sum(line.startswith("error:") for line in loser_err.splitlines()) == 1
     assert f"note: {out}: taking over the lock of a run that is no longer alive" in winner_err
     assert f"pid {dead}" in winner_err
+    assert "Loading weights" not in winner_err + results[0][1] + results[1][1]  # a stage run alone: no library bar
 
     rows = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     keys = Counter((r["question"]["id"], r["variant"], r["index"]) for r in rows)

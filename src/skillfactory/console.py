@@ -54,6 +54,7 @@ class StepProgress:
                  heartbeat: float = HEARTBEAT_S):
         self.label, self.unit, self.metric = label, unit, metric
         self.total, self.completed, self.value = total, completed, None
+        self.note: str | None = None  # a figure given as text (``8,375 tok/s``), shown instead of the metric
         self.console = console or Console(stderr=True)
         self.quiet = quiet or self.console.quiet
         self.heartbeat = heartbeat
@@ -84,11 +85,15 @@ class StepProgress:
         self._last_line = time.monotonic()
         return self
 
-    def update(self, completed: int, value: float | None = None, total: int | None = None) -> None:
-        """Move the bar to ``completed`` (of ``total`` when given); ``value`` is the metric's latest figure."""
+    def update(self, completed: int, value: float | None = None, total: int | None = None,
+               note: str | None = None) -> None:
+        """Move the bar to ``completed`` (of ``total`` when given); ``value`` is the metric's latest figure,
+        ``note`` a figure as text (a rate) shown in its place."""
         self.completed = completed
         if value is not None:
             self.value = value
+        if note is not None:
+            self.note = note
         if total is not None:
             self.total = total
         if self._progress is None:
@@ -121,6 +126,8 @@ class StepProgress:
             self.console.print(summary, markup=False, highlight=False, soft_wrap=True)
 
     def _figure(self) -> str:
+        if self.note is not None:
+            return self.note
         if self.metric is None:
             return ""
         return f"{self.metric} {'-' if self.value is None else f'{self.value:.3f}'}"
@@ -162,6 +169,24 @@ def quiet_progress_bars() -> Iterator[None]:
                 ds.enable_progress_bars()
             if not before[2]:
                 hub.enable_progress_bars()
+
+
+@contextlib.contextmanager
+def no_weight_loading_bar() -> Iterator[None]:
+    """Turn off transformers' progress bars for the block (its "Loading weights" bar on every model load), then
+    restore them: a stage command run on its own prints its bar and summary only, as inside ``skillfactory run``.
+    Only transformers: importing ``datasets`` for :func:`quiet_progress_bars` would slow a sampling start."""
+    import transformers.utils.logging as tf
+
+    before = tf.is_progress_bar_enabled()
+    tf.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if before:
+            with warnings.catch_warnings():  # an env var forcing bars off wins, with a warning
+                warnings.simplefilter("ignore")
+                tf.enable_progress_bar()
 
 
 @contextlib.contextmanager

@@ -228,6 +228,7 @@ class HFBackend:
 
 def _load(model: str, torch_dtype: Any, device: str):
     """Tokenizer + causal LM, or a one-line BackendError saying what the folder is missing."""
+    from skillfactory.console import no_weight_loading_bar
     from skillfactory.generation import BackendError
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -237,7 +238,8 @@ def _load(model: str, torch_dtype: Any, device: str):
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise BackendError(f"hf backend: cannot load a tokenizer from {model}: {str(e).splitlines()[0]}") from None
     try:
-        lm = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype)
+        with no_weight_loading_bar():
+            lm = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype)
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise BackendError(f"hf backend: {model} is not a causal language model: {str(e).splitlines()[0]}") from None
     tokenizer.padding_side = "left"

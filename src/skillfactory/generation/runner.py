@@ -197,7 +197,8 @@ def run_units(backend: Backend | Executor, units: Sequence[Unit], params: Sampli
 
 
 class GenerationProgress:
-    """A rich progress bar counting completions, with generated tokens/s (and per replica). Silent when ``quiet``.
+    """The stage's progress bar (:class:`~skillfactory.console.StepProgress`) counting completions, with generated
+    tokens/s (and per replica). Silent when ``quiet``.
 
     Backends report every completion of a chunk, including atoms that were already done (the chunk is
     regenerated whole), and several chunks may be in flight on several replicas: the bar shows finished chunks'
@@ -211,23 +212,19 @@ class GenerationProgress:
         self.live: dict[int, int] = {}  # job -> completions reported so far
         self.tokens = 0
         self.t0 = time.monotonic()
-        self._progress = None
-        self._task = None
+        self._bar: Any = None
 
     def __enter__(self) -> GenerationProgress:
-        if not self.quiet:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from skillfactory.console import StepProgress
 
-            self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                      TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), transient=False)
-            self._progress.start()
-            self._task = self._progress.add_task(self.label, total=self.total, completed=self.completed, rate="")
+        self._bar = StepProgress(self.label, self.total, unit="completions", completed=self.completed,
+                                 quiet=self.quiet).start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._progress is not None:
+        if self._bar is not None:
             self._refresh()
-            self._progress.stop()
+            self._bar.stop()
 
     @property
     def completed(self) -> int:
@@ -250,7 +247,7 @@ class GenerationProgress:
         self._refresh()
 
     def _refresh(self) -> None:
-        if self._progress is not None:
+        if self._bar is not None:
             rate = f"{self.tokens_per_second:,.0f} tok/s"
             extra = self.detail() if self.detail else ""
-            self._progress.update(self._task, completed=self.completed, rate=f"{rate} ({extra})" if extra else rate)
+            self._bar.update(self.completed, note=f"{rate} ({extra})" if extra else rate)

@@ -270,21 +270,17 @@ def _finished(out: Path, cfg: TraceConfig, inputs: dict[str, str], fps: dict[str
 
 
 class _progress:
-    """A rich progress bar over questions (a no-op when ``enabled`` is False)."""
+    """The stage's progress bar over questions (:class:`~skillfactory.console.StepProgress`; a no-op when
+    ``enabled`` is False); advanced by the questions of each chunk written."""
 
     def __init__(self, enabled: bool, total: int):
-        self.enabled, self.total = enabled, total
+        from skillfactory.console import StepProgress
 
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return lambda n=1: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+        self.bar = StepProgress("traces", total, unit="questions", quiet=not enabled)
 
-        self._p = Progress("[bold]traces", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
-        self._p.start()
-        task = self._p.add_task("questions", total=self.total)
-        return lambda n=1: self._p.advance(task, n)
+    def __enter__(self) -> Callable[[int], None]:
+        bar = self.bar.start()
+        return lambda n: bar.update(bar.completed + n)
 
     def __exit__(self, *exc: Any) -> None:
-        if self.enabled:
-            self._p.stop()
+        self.bar.stop()

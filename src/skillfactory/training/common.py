@@ -180,8 +180,11 @@ def load_model(model: str):
     import torch
     from transformers import AutoModelForCausalLM
 
+    from skillfactory.console import no_weight_loading_bar
+
     check_model_dir(model)
-    return AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
+    with no_weight_loading_bar():
+        return AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
 
 
 def peft_config(lora: LoraSettings | None):
