@@ -57,7 +57,8 @@ def validate(model: type[M], data: dict[str, Any], source: str = "config") -> M:
         allowed = ""
         if first["type"] == "extra_forbidden":
             allowed = f" (valid fields here: {', '.join(_fields_at(model, first['loc'][:-1]))})"
-        raise ConfigError(f"{source}: field '{field}': {first['msg']}{allowed}") from None
+        msg = first["msg"].removeprefix("Value error, ")  # a validator's own message needs no pydantic prefix
+        raise ConfigError(f"{source}: field '{field}': {msg}{allowed}") from None
 
 
 def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:

@@ -86,6 +86,18 @@ def test_bad_recipes_name_the_field(tmp_path, extra, message):
         load_recipe(path)
 
 
+def test_an_unknown_task_or_parameter_is_refused_when_the_recipe_loads(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text(RECIPE.format(out=tmp_path, arms="[rl_only]").replace("name: countdown", "name: countdwn"))
+    with pytest.raises(ConfigError, match=r"field 'task': unknown task 'countdwn'; did you mean 'countdown'"):
+        load_recipe(path)
+    path.write_text(RECIPE.format(out=tmp_path, arms="[rl_only]").replace("num_args: 3", "num_arg: 3"))
+    with pytest.raises(ConfigError, match=r"field 'task': task 'countdown': parameter 'num_arg'"):
+        load_recipe(path)
+    with pytest.raises(ConfigError, match=r"field 'replay.tasks.0': unknown task 'multiplcation'"):
+        load_recipe(write(tmp_path, replay="{tasks: [{task: multiplcation}]}"))
+
+
 def test_recipe_needs_exactly_one_base_model(tmp_path):
     path = tmp_path / "r.yaml"
     path.write_text("name: x\nbase_model: {}\ntask: {name: countdown}\n")

@@ -50,9 +50,26 @@ class BaseModelSpec(_Strict):
         return self
 
 
+def _check_task(name: str, params: dict[str, Any]) -> None:
+    """A recipe's task must exist and take its params: found when the recipe is loaded, not stages later."""
+    from skillfactory.tasks import TaskParamError, UnknownTaskError, get_task
+
+    try:
+        get_task(name, **params)
+    except UnknownTaskError as e:
+        raise ValueError(e.args[0]) from None
+    except TaskParamError as e:
+        raise ValueError(str(e)) from None
+
+
 class TaskSpec(_Strict):
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _exists(self) -> TaskSpec:
+        _check_task(self.name, self.params)
+        return self
 
 
 class ReplayTask(_Strict):
@@ -62,6 +79,11 @@ class ReplayTask(_Strict):
     task: str
     params: dict[str, Any] = Field(default_factory=dict)
     n: int = Field(60, ge=1)  # training-split questions
+
+    @model_validator(mode="after")
+    def _exists(self) -> ReplayTask:
+        _check_task(self.task, self.params)
+        return self
 
     def folder(self) -> str:
         if self.label:
