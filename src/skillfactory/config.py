@@ -52,13 +52,19 @@ def validate(model: type[M], data: dict[str, Any], source: str = "config") -> M:
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        first = e.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "<root>"
-        allowed = ""
-        if first["type"] == "extra_forbidden":
-            allowed = f" (valid fields here: {', '.join(_fields_at(model, first['loc'][:-1]))})"
-        msg = first["msg"].removeprefix("Value error, ")  # a validator's own message needs no pydantic prefix
-        raise ConfigError(f"{source}: field '{field}': {msg}{allowed}") from None
+        raise config_error(source, model, e) from None
+
+
+def config_error(source: str, model: type[BaseModel], err: ValidationError) -> ConfigError:
+    """A one-line :class:`ConfigError` for ``err``: its first field, the message, and for an unknown field the
+    valid ones at that level of ``model``."""
+    first = err.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or "<root>"
+    allowed = ""
+    if first["type"] == "extra_forbidden":
+        allowed = f" (valid fields here: {', '.join(_fields_at(model, first['loc'][:-1]))})"
+    msg = first["msg"].removeprefix("Value error, ")  # a validator's own message needs no pydantic prefix
+    return ConfigError(f"{source}: field '{field}': {msg}{allowed}")
 
 
 def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from skillfactory.config import ConfigError
 from skillfactory.pipeline.plan import build_plan
 from skillfactory.pipeline.recipe import load_recipe
 
+REPO = Path(__file__).resolve().parents[2]
 RECIPE = """
 name: t
 out: {out}
@@ -96,6 +99,28 @@ def test_an_unknown_task_or_parameter_is_refused_when_the_recipe_loads(tmp_path)
         load_recipe(path)
     with pytest.raises(ConfigError, match=r"field 'replay.tasks.0': unknown task 'multiplcation'"):
         load_recipe(write(tmp_path, replay="{tasks: [{task: multiplcation}]}"))
+
+
+@pytest.mark.parametrize(("section", "message"), [
+    ("grpo: {max_stepz: 3}", r"stage grpo/skillfactory \(grpo section\): field 'max_stepz': Extra inputs"),
+    ("sft: {epochz: 3}", r"stage sft/skillfactory \(sft section\): field 'epochz'.*valid fields here: .*epochs"),
+    ("sample: {temperatur: 1.0}", r"stage sample \(sample section\): field 'temperatur'"),
+    ("reflect: {per_sample: many}", r"stage reflect \(reflect section\): field 'per_sample'"),
+    ("traces: {formats: ['*C_ful']}", r"stage traces/skillfactory \(traces section\).*did you mean '\*C_full'"),
+    ("eval: {suite: [{task: countdwn, n: 3}]}", r"stage eval/base \(eval section\): .*unknown task 'countdwn'"),
+    ("report: {colour: red}", r"stage report \(report section\): .*'colour'"),
+])
+def test_a_wrong_setting_in_any_section_stops_the_plan_before_anything_runs(tmp_path, section, message):
+    """Found when the plan is made (also by --dry-run), not when its stage comes after hours of others."""
+    key, _, value = section.partition(": ")
+    with pytest.raises(ConfigError, match=message):
+        build_plan(load_recipe(write(tmp_path, **{key: value})))
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("recipe", sorted(p.name for p in (REPO / "recipes").glob("*.yaml")))
+def test_every_shipped_recipe_plans(recipe):
+    assert build_plan(load_recipe(REPO / "recipes" / recipe))
 
 
 def test_recipe_needs_exactly_one_base_model(tmp_path):

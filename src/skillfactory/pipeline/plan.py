@@ -37,6 +37,8 @@ def build_plan(recipe: Recipe) -> list[Stage]:
                     f"seeds pooled: {', '.join(map(str, recipe.seeds))})"}
         stages.append(Stage("report", "report", root / "report", settings, st.run_report, deps, launch=recipe.launcher))
     assign_keys(stages)
+    for stage in stages:
+        st.check_stage(stage, f"recipe {recipe.name}")
     return stages
 
 

@@ -96,13 +96,17 @@ def sample_settings(recipe: Recipe, seed: int) -> dict[str, Any]:
     return {**_backend(recipe), **recipe.sample, **_task(recipe), "seed": seed, "split": "train"}
 
 
-def run_sample(stage: Stage, inputs: dict[str, Path]) -> Path:
-    from skillfactory.pipeline.launch import run_stage
+def sample_config(stage: Stage, inputs: dict[str, Path]) -> Any:
     from skillfactory.sampling import SampleConfig
 
-    cfg = SampleConfig(**stage.settings, model=str(inputs["base_model"]), out=str(stage.out),
-                       executor=_launcher(stage).executor)
-    run_stage("sample", cfg, stage.out, _launcher(stage))
+    return SampleConfig(**stage.settings, model=str(inputs["base_model"]), out=str(stage.out),
+                        executor=_launcher(stage).executor)
+
+
+def run_sample(stage: Stage, inputs: dict[str, Path]) -> Path:
+    from skillfactory.pipeline.launch import run_stage
+
+    run_stage("sample", sample_config(stage, inputs), stage.out, _launcher(stage))
     return stage.out / "samples.jsonl"
 
 
@@ -111,14 +115,19 @@ def reflect_settings(recipe: Recipe, seed: int) -> dict[str, Any]:
     return {**_backend(recipe), **recipe.reflect, "seed": seed}
 
 
-def run_reflect(stage: Stage, inputs: dict[str, Path]) -> Path:
-    from skillfactory.pipeline.launch import run_stage
+def reflect_config(stage: Stage, inputs: dict[str, Path]) -> Any:
     from skillfactory.reflection import ReflectConfig
 
     # no model in the recipe's reflect section: ReflectConfig takes the sampling run's (self-distillation)
     (samples,) = inputs.values()
-    cfg = ReflectConfig(**stage.settings, samples=str(samples), out=str(stage.out), executor=_launcher(stage).executor)
-    run_stage("reflect", cfg, stage.out, _launcher(stage))
+    return ReflectConfig(**stage.settings, samples=str(samples), out=str(stage.out),
+                         executor=_launcher(stage).executor)
+
+
+def run_reflect(stage: Stage, inputs: dict[str, Path]) -> Path:
+    from skillfactory.pipeline.launch import run_stage
+
+    run_stage("reflect", reflect_config(stage, inputs), stage.out, _launcher(stage))
     return stage.out / "reflections.jsonl"
 
 
@@ -134,23 +143,28 @@ def replay_sample_settings(recipe: Recipe, seed: int) -> dict[str, Any]:
 def run_replay_sample(stage: Stage, inputs: dict[str, Path]) -> Path:
     """Sample every replay task into its own folder (each resumable), then join them into one samples.jsonl."""
     from skillfactory.pipeline.launch import run_stage
-    from skillfactory.pipeline.recipe import ReplayTask
     from skillfactory.records import atomic_write_text
-    from skillfactory.sampling import SampleConfig
 
-    settings = dict(stage.settings)
-    tasks = [ReplayTask(**t) for t in settings.pop("tasks")]
     parts = []
-    for t in tasks:
-        folder = stage.out / t.folder()
-        cfg = SampleConfig(**settings, task=t.task, params=dict(t.params), n=t.n, model=str(inputs["base_model"]),
-                           out=str(folder), executor=_launcher(stage).executor)
+    for cfg in replay_sample_configs(stage, inputs):
+        folder = Path(cfg.out)
         run_stage("sample", cfg, folder, _launcher(stage))
         parts.append(folder / "samples.jsonl")
     # the joined file, and the first part's config.yaml beside it: reflect reads the sampling model from it
     atomic_write_text(stage.out / "config.yaml", (parts[0].parent / "config.yaml").read_text())
     atomic_write_text(stage.out / "samples.jsonl", "".join(p.read_text() for p in parts))
     return stage.out / "samples.jsonl"
+
+
+def replay_sample_configs(stage: Stage, inputs: dict[str, Path]) -> list[Any]:
+    """One sampling config per replay task, each into its own folder of the stage's."""
+    from skillfactory.pipeline.recipe import ReplayTask
+    from skillfactory.sampling import SampleConfig
+
+    settings = dict(stage.settings)
+    tasks = [ReplayTask(**t) for t in settings.pop("tasks")]
+    return [SampleConfig(**settings, task=t.task, params=dict(t.params), n=t.n, model=str(inputs["base_model"]),
+                         out=str(stage.out / t.folder()), executor=_launcher(stage).executor) for t in tasks]
 
 
 def replay_reflect_settings(recipe: Recipe, seed: int) -> dict[str, Any]:
@@ -181,12 +195,17 @@ def traces_settings(recipe: Recipe, seed: int, fmt: str | None) -> dict[str, Any
     return settings
 
 
-def run_traces(stage: Stage, inputs: dict[str, Path]) -> Path:
-    from skillfactory.traces.build import TraceConfig, build_traces
+def traces_config(stage: Stage, inputs: dict[str, Path]) -> Any:
+    from skillfactory.traces.build import TraceConfig
 
     samples, reflections = inputs.values()  # the plan's deps: [sample stage, reflect stage]
-    cfg = TraceConfig(**stage.settings, samples=str(samples), reflections=str(reflections), out=str(stage.out))
-    build_traces(cfg)
+    return TraceConfig(**stage.settings, samples=str(samples), reflections=str(reflections), out=str(stage.out))
+
+
+def run_traces(stage: Stage, inputs: dict[str, Path]) -> Path:
+    from skillfactory.traces.build import build_traces
+
+    build_traces(traces_config(stage, inputs))
     return stage.out / "traces.jsonl"
 
 
@@ -194,15 +213,19 @@ def sft_settings(recipe: Recipe, seed: int) -> dict[str, Any]:
     return {**_chat(recipe), **recipe.sft, "seed": seed}
 
 
-def run_sft(stage: Stage, inputs: dict[str, Path]) -> Path:
-    from skillfactory.pipeline.launch import run_stage
+def sft_config(stage: Stage, inputs: dict[str, Path]) -> Any:
     from skillfactory.training.sft import SFTRunConfig
 
     model, traces, *replays = inputs.values()  # the plan's deps: [base model, the arm's traces, replay traces]
     replay = [str(p) for p in replays]
-    cfg = SFTRunConfig(**stage.settings, model=str(model), traces=str(traces), out=str(stage.out),
-                       **({"replay": replay} if replay else {}))
-    run_stage("sft", cfg, stage.out, _launcher(stage))
+    return SFTRunConfig(**stage.settings, model=str(model), traces=str(traces), out=str(stage.out),
+                        **({"replay": replay} if replay else {}))
+
+
+def run_sft(stage: Stage, inputs: dict[str, Path]) -> Path:
+    from skillfactory.pipeline.launch import run_stage
+
+    run_stage("sft", sft_config(stage, inputs), stage.out, _launcher(stage))
     return stage.out / "final"
 
 
@@ -210,13 +233,17 @@ def grpo_settings(recipe: Recipe, seed: int) -> dict[str, Any]:
     return {**_chat(recipe), **recipe.grpo, **_task(recipe), "seed": seed}
 
 
-def run_grpo(stage: Stage, inputs: dict[str, Path]) -> Path:
-    from skillfactory.pipeline.launch import run_stage
+def grpo_config(stage: Stage, inputs: dict[str, Path]) -> Any:
     from skillfactory.training.grpo import GRPORunConfig
 
     (model,) = inputs.values()
-    cfg = GRPORunConfig(**stage.settings, model=str(model), out=str(stage.out))
-    run_stage("grpo", cfg, stage.out, _launcher(stage))
+    return GRPORunConfig(**stage.settings, model=str(model), out=str(stage.out))
+
+
+def run_grpo(stage: Stage, inputs: dict[str, Path]) -> Path:
+    from skillfactory.pipeline.launch import run_stage
+
+    run_stage("grpo", grpo_config(stage, inputs), stage.out, _launcher(stage))
     return stage.out / "final"
 
 
@@ -226,13 +253,17 @@ def eval_settings(recipe: Recipe, seed: int, label: str) -> dict[str, Any]:
     return {**_backend(recipe), **recipe.eval, "seed": seed, "label": label}
 
 
-def run_eval(stage: Stage, inputs: dict[str, Path]) -> Path:
+def eval_config(stage: Stage, inputs: dict[str, Path]) -> Any:
     from skillfactory.evaluation.evaluate import EvalConfig
-    from skillfactory.pipeline.launch import run_stage
 
     (model,) = inputs.values()
-    cfg = EvalConfig(**stage.settings, model=str(model), out=str(stage.out), executor=_launcher(stage).executor)
-    run_stage("eval", cfg, stage.out, _launcher(stage))
+    return EvalConfig(**stage.settings, model=str(model), out=str(stage.out), executor=_launcher(stage).executor)
+
+
+def run_eval(stage: Stage, inputs: dict[str, Path]) -> Path:
+    from skillfactory.pipeline.launch import run_stage
+
+    run_stage("eval", eval_config(stage, inputs), stage.out, _launcher(stage))
     return stage.out
 
 
@@ -246,3 +277,59 @@ def run_report(stage: Stage, inputs: dict[str, Path]) -> Path:
     # eval stages output their folder; training stages output <folder>/final
     dirs = [p.parent if p.name == "final" else p for p in inputs.values()]
     return Path(write_report(dirs, stage.out, **stage.settings))
+
+
+# ---- checking a plan before it runs ------------------------------------------------------------------------------
+def check_stage(stage: Stage, source: str) -> None:
+    """Build the config ``stage`` will run with (its inputs stand-ins) so that a wrong setting in any recipe
+    section stops the run before the first stage, not after hours of the stages before it."""
+    from pydantic import ValidationError
+
+    from skillfactory.config import config_error
+
+    build = _CONFIGS.get(stage.run)
+    if build is None:
+        return
+    inputs = {d: Path(f"<output of {d}>") for d in stage.deps}
+    section = stage.kind if "replay" not in stage.name else f"replay.{stage.kind}"
+    try:
+        configs = build(stage, inputs)
+    except ValidationError as e:
+        raise config_error(f"{source}: stage {stage.name} ({section} section)", _config_class(e), e) from None
+    if stage.run is run_eval:
+        from skillfactory.config import ConfigError
+        from skillfactory.errors import SkillFactoryError
+        from skillfactory.evaluation.suite import load_suite
+
+        try:
+            load_suite(configs.suite)  # an unknown task or field in the suite, named
+        except SkillFactoryError as e:
+            raise ConfigError(f"{source}: stage {stage.name} (eval section): {e}") from None
+    if stage.run is run_report:
+        import inspect
+
+        from skillfactory.config import ConfigError
+        from skillfactory.report import write_report
+
+        try:
+            inspect.signature(write_report).bind([], stage.out, **stage.settings)
+        except TypeError as e:
+            raise ConfigError(f"{source}: stage {stage.name} (report section): {e}") from None
+
+
+def _config_class(err: Any) -> Any:
+    """The config class a ValidationError is about (its title), for the list of valid fields."""
+    from skillfactory.evaluation.evaluate import EvalConfig
+    from skillfactory.reflection import ReflectConfig
+    from skillfactory.sampling import SampleConfig
+    from skillfactory.traces.build import TraceConfig
+    from skillfactory.training.grpo import GRPORunConfig
+    from skillfactory.training.sft import SFTRunConfig
+
+    classes = (SampleConfig, ReflectConfig, TraceConfig, SFTRunConfig, GRPORunConfig, EvalConfig)
+    return next((c for c in classes if c.__name__ == err.title), SampleConfig)
+
+
+_CONFIGS = {run_sample: sample_config, run_replay_sample: replay_sample_configs, run_reflect: reflect_config,
+            run_traces: traces_config, run_sft: sft_config, run_grpo: grpo_config, run_eval: eval_config,
+            run_report: lambda stage, inputs: None}
