@@ -48,6 +48,10 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: The source named in errors of a command's settings given without --config (flags and --set only).
+COMMAND_LINE = "command line"
+
+
 def validate(model: type[M], data: dict[str, Any], source: str = "config") -> M:
     try:
         return model.model_validate(data)
@@ -64,6 +68,8 @@ def config_error(source: str, model: type[BaseModel], err: ValidationError) -> C
     if first["type"] == "extra_forbidden":
         allowed = f" (valid fields here: {', '.join(_fields_at(model, first['loc'][:-1]))})"
     msg = first["msg"].removeprefix("Value error, ")  # a validator's own message needs no pydantic prefix
+    if first["type"] == "missing" and source == COMMAND_LINE and len(first["loc"]) == 1:
+        msg = f"required: give --{field.replace('_', '-')} (or {field}: in --config FILE)"
     return ConfigError(f"{source}: field '{field}': {msg}{allowed}")
 
 
@@ -96,4 +102,4 @@ def load_config(model: type[M], path: str | Path | None = None, overrides: dict[
     """Load a YAML file (optional) into ``model`` after applying overrides."""
     data = load_yaml(path) if path else {}
     data = deep_merge(data, overrides or {})
-    return validate(model, data, str(path) if path else "config")
+    return validate(model, data, str(path) if path else COMMAND_LINE)

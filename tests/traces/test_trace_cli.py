@@ -68,3 +68,5 @@ def test_user_errors_are_one_line_with_exit_2(tmp_path):
     assert res.returncode == 2 and "missing.parquet" in res.stderr and "Traceback" not in res.stderr
     res = cli("traces", "build", "--raw", "x.parquet", "--formats", "*C_ful", "--out", str(tmp_path / "o"))
     assert res.returncode == 2 and "did you mean '*C_full'" in res.stderr
+    res = cli("traces", "build", "--raw", "x.parquet")  # no --out, no --config: say which flag
+    assert res.returncode == 2 and "field 'out': required: give --out (or out: in --config FILE)" in res.stderr
