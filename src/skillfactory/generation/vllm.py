@@ -1,8 +1,8 @@
 """The ``vllm`` backend: the same contract on vLLM's offline ``LLM`` engine, for fast sampling on GPUs.
 
-vLLM is an optional extra (``pip install 'skillfactory[vllm]'``, GPU machines only, in an environment of its
-own: it pins its own torch and transformers) and is imported only when this backend is built. It cannot be
-installed on the CPU machines this project is developed on, so the tests here cover what runs without it: the clear error when
+vLLM is an optional extra (``pip install 'skillfactory[vllm]'``, GPU machines only, in an environment of its own:
+it pins its own torch and transformers) and is imported only when this backend is built. It cannot be installed on
+the CPU machines this project is developed on, so the tests here cover what runs without it: the clear error when
 it is absent, and the request -> prompt/sampling-parameter building (``plan_requests``). The engine call itself
 (``VLLMBackend.generate``) is untested in CI.
 
