@@ -108,3 +108,14 @@ def test_merged_tallies_equal_one_tally():
     count(b, range(11, 20))
     a.merge(b)
     assert a.as_dict() == whole.as_dict()
+
+
+@linux
+def test_closing_before_any_result_stops_the_workers():
+    import multiprocessing
+
+    results = ordered_map(_fail_on_three, range(10), workers=2)
+    children = multiprocessing.active_children()
+    assert len(children) >= 2
+    results.close()  # as `with closing(...)` does when the block fails before the first result
+    assert not any(c.is_alive() for c in children)
