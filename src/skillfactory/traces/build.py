@@ -15,6 +15,7 @@ Resume: a finished build (manifest with the same config and the same input files
 from __future__ import annotations
 
 import difflib
+import gc
 import json
 import random
 import time
@@ -121,6 +122,10 @@ def build_traces(cfg: TraceConfig, *, force: bool = False, progress: bool = True
     out.mkdir(parents=True, exist_ok=True)
     chunks = _chunks(len(corpus.units), cfg)
     workers = forkable(workers) if workers else default_workers(len(chunks), MIN_CHUNKS_FOR_WORKERS)
+    # the pools are ~10^6 long-lived objects: frozen, the collector does not walk them again during the build,
+    # nor, in a forked worker, touch and so copy their pages (30,000 questions: build 8.4 -> 7.9 s in one
+    # process, 6.0 -> 5.5 s with 2 workers, side by side)
+    gc.freeze()
     try:
         with handoff_folder(workers, out) as folder:
             # the workers are forked here, before the writer's and the progress bar's threads start
@@ -131,6 +136,7 @@ def build_traces(cfg: TraceConfig, *, force: bool = False, progress: bool = True
                     tally.merge(part_tally)
                     advance(stop - start)
     finally:
+        gc.unfreeze()
         corpus.close()
     t_build = time.perf_counter() - t0 - t_load
     attempts, reflections = corpus.attempts, corpus.reflections
