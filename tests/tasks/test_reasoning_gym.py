@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import pytest
@@ -86,3 +87,28 @@ def test_isolated_scoring_and_timeout():
         assert worker.score(q.gold, q.metadata["entry"]) == 1.0  # restarted on the next call
     finally:
         worker.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="worker processes are forked on Linux only")
+def test_a_forked_copy_scores_through_a_scoring_child_of_its_own():
+    """The trace builder's forked workers hold the task: they must not share the parent's scoring pipes, where
+    two processes' requests and scores would interleave."""
+    from skillfactory.traces.parallel import ordered_map
+
+    task = get_task("reasoning_gym", dataset="countdown", config={"min_numbers": 3, "max_numbers": 3},
+                    timeout_s=10.0)
+    qs = task.generate(4, seed=1)
+    assert task.verify(qs[0], f"<answer>{qs[0].gold}</answer>")  # the parent's scoring child is running now
+    parent_child = task._worker._proc.pid
+    jobs = [(q, good) for q in qs for good in (True, False)]
+    got = list(ordered_map(_score_in_copy, jobs, state=(task,), workers=2))  # the task reaches them by fork
+    assert [ok for ok, _ in got] == [good for _, good in jobs]
+    assert parent_child not in {pid for _, pid in got}  # each copy started its own
+    assert task._worker._proc.pid == parent_child and task._worker._proc.poll() is None  # the parent's lives on
+    assert task.verify(qs[1], f"<answer>{qs[1].gold}</answer>")
+
+
+def _score_in_copy(task, job):
+    q, good = job
+    ok = task.verify(q, f"<answer>{q.gold if good else '1 + 2'}</answer>")
+    return ok, task._worker._proc.pid

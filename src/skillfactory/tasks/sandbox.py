@@ -9,6 +9,9 @@ cannot be interrupted by a signal inside the same process. In a child, a hung sc
 
 One long-lived worker per task object serves many scores over pipes (JSON lines; the child is started as
 ``python -m skillfactory.tasks.sandbox``, so callers need no ``__main__`` guard); it is restarted after a kill.
+A forked copy of the task (the trace builder's worker processes) starts a scoring child of its own: it tells
+the parent's child from its own by pid (not by the ECHILD that polling another process's child happens to
+give), so two processes' requests and scores never share one pair of pipes.
 """
 
 from __future__ import annotations
@@ -61,7 +64,15 @@ class ScoringWorker:
         self.name, self.config = name, dict(config)
         self.timeout_s, self.memory_mb, self.start_timeout_s = timeout_s, memory_mb, start_timeout_s
         self._proc: subprocess.Popen | None = None
+        self._owner = os.getpid()  # the process whose child self._proc is
         atexit.register(self.close)
+
+    def _forked(self) -> bool:
+        """True in a forked copy: the scoring child is the parent's; forget it (the parent still uses it)."""
+        if self._owner == os.getpid():
+            return False
+        self._proc, self._owner = None, os.getpid()
+        return True
 
     def _start(self) -> None:
         cmd = [sys.executable, "-m", "skillfactory.tasks.sandbox", self.name, json.dumps(self.config),
@@ -84,6 +95,7 @@ class ScoringWorker:
         return json.loads(line) if line else CRASH
 
     def score(self, answer: str, entry: dict[str, Any]) -> float | str:
+        self._forked()
         if self._proc is None or self._proc.poll() is not None:
             self._start()
         proc = self._proc
@@ -109,6 +121,8 @@ class ScoringWorker:
         self._proc = None
 
     def close(self) -> None:
+        if self._forked():  # never close the parent's scoring child from a forked copy
+            return
         if self._proc is not None and self._proc.poll() is None and self._proc.stdin is not None:
             try:
                 self._proc.stdin.close()
