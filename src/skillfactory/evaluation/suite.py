@@ -31,7 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from skillfactory.errors import SkillFactoryError
-from skillfactory.tasks import TaskParamError, UnknownTaskError, get_task
+from skillfactory.tasks import task_problem
 
 
 class SuiteError(SkillFactoryError, ValueError):
@@ -151,10 +151,9 @@ def _validate_entry(where: str, i: int, item: Any) -> SuiteEntry:
         field = ".".join(str(p) for p in first["loc"]) or "entry"
         valid = f" (valid fields: {', '.join(SuiteEntry.model_fields)})" if first["type"] == "extra_forbidden" else ""
         raise SuiteError(f"{where}: entry {i}: field '{field}': {first['msg']}{valid}") from None
-    try:
-        get_task(entry.task, **entry.params)
-    except (UnknownTaskError, TaskParamError) as e:
-        raise SuiteError(f"{where}: entry {i}: {e}") from None
+    problem = task_problem(entry.task, entry.params)
+    if problem is not None:
+        raise SuiteError(f"{where}: entry {i}: {problem}")
     return entry
 
 

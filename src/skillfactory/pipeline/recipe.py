@@ -52,14 +52,11 @@ class BaseModelSpec(_Strict):
 
 def _check_task(name: str, params: dict[str, Any]) -> None:
     """A recipe's task must exist and take its params: found when the recipe is loaded, not stages later."""
-    from skillfactory.tasks import TaskParamError, UnknownTaskError, get_task
+    from skillfactory.tasks import task_problem
 
-    try:
-        get_task(name, **params)
-    except UnknownTaskError as e:
-        raise ValueError(e.args[0]) from None
-    except TaskParamError as e:
-        raise ValueError(str(e)) from None
+    problem = task_problem(name, params)
+    if problem is not None:
+        raise ValueError(problem)
 
 
 class TaskSpec(_Strict):

@@ -62,6 +62,16 @@ def get_task(name: str, **params: Any) -> Task:
     return get_task_class(name)(**params)
 
 
+def task_problem(name: str, params: dict[str, Any]) -> str | None:
+    """Why ``get_task(name, **params)`` fails (an unknown task or parameter, in one line), or None: what a file
+    that names a task (a recipe, a suite) checks when it is loaded."""
+    try:
+        get_task(name, **params)
+    except (UnknownTaskError, TaskParamError) as e:
+        return str(e)
+    return None
+
+
 def task_for(question: Any) -> Task:
     """The task that generated a Question (rebuilt from the question's own task name and params)."""
     return get_task(question.task, **question.params)
@@ -69,5 +79,5 @@ def task_for(question: Any) -> Task:
 
 __all__ = [
     "REGISTRY", "CheckResult", "Task", "TaskParamError", "TaskParams", "UnknownTaskError",
-    "extract_answer", "get_task", "get_task_class", "list_tasks", "task_for",
+    "extract_answer", "get_task", "get_task_class", "list_tasks", "task_for", "task_problem",
 ]
