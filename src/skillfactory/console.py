@@ -150,24 +150,21 @@ def quiet_progress_bars() -> Iterator[None]:
     maps, downloads) for the block; our own bars replace them. Each library's previous setting is restored."""
     import datasets.utils as ds
     import huggingface_hub.utils as hub
-    import transformers.utils.logging as tf
 
-    before = tf.is_progress_bar_enabled(), ds.is_progress_bar_enabled(), hub.are_progress_bars_disabled()
+    before = ds.is_progress_bar_enabled(), hub.are_progress_bars_disabled()
     with warnings.catch_warnings():  # an env var forcing bars on (HF_*_DISABLE_PROGRESS_BARS=0) wins, silently
         warnings.simplefilter("ignore")
-        tf.disable_progress_bar()
         ds.disable_progress_bars()
         hub.disable_progress_bars()
     try:
-        yield
+        with no_weight_loading_bar():
+            yield
     finally:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if before[0]:
-                tf.enable_progress_bar()
-            if before[1]:
                 ds.enable_progress_bars()
-            if not before[2]:
+            if not before[1]:
                 hub.enable_progress_bars()
 
 

@@ -285,7 +285,7 @@ def check_stage(stage: Stage, source: str) -> None:
     section stops the run before the first stage, not after hours of the stages before it."""
     from pydantic import ValidationError
 
-    from skillfactory.config import config_error
+    from skillfactory.config import ConfigError, config_error
 
     build = _CONFIGS.get(stage.run)
     if build is None:
@@ -297,7 +297,6 @@ def check_stage(stage: Stage, source: str) -> None:
     except ValidationError as e:
         raise config_error(f"{source}: stage {stage.name} ({section} section)", _config_class(e), e) from None
     if stage.run is run_eval:
-        from skillfactory.config import ConfigError
         from skillfactory.errors import SkillFactoryError
         from skillfactory.evaluation.suite import load_suite
 
@@ -308,7 +307,6 @@ def check_stage(stage: Stage, source: str) -> None:
     if stage.run is run_report:
         import inspect
 
-        from skillfactory.config import ConfigError
         from skillfactory.report import write_report
 
         try:

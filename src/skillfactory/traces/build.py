@@ -27,6 +27,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from skillfactory.artifacts import cache_key, read_manifest, write_manifest
+from skillfactory.console import StepProgress
 from skillfactory.locking import locks_folder
 from skillfactory.records import Trace, atomic_write_text
 from skillfactory.traces.clean import TextScreen
@@ -130,11 +131,12 @@ def build_traces(cfg: TraceConfig, *, force: bool = False, progress: bool = True
         with handoff_folder(workers, out) as folder:
             # the workers are forked here, before the writer's and the progress bar's threads start
             parts = ordered_map(_build_chunk, chunks, state=(corpus, cfg, folder), workers=workers)
-            with closing(parts), TraceWriter(out) as writer, _progress(progress, len(corpus.units)) as advance:
+            bar = StepProgress("traces", len(corpus.units), unit="questions", quiet=not progress)
+            with closing(parts), TraceWriter(out) as writer, bar:
                 for (start, stop), (part, part_tally) in zip(chunks, parts):
                     writer.write_encoded(part.load() if isinstance(part, Handed) else part)
                     tally.merge(part_tally)
-                    advance(stop - start)
+                    bar.update(stop)
     finally:
         gc.unfreeze()
         corpus.close()
@@ -273,20 +275,3 @@ def _finished(out: Path, cfg: TraceConfig, inputs: dict[str, str], fps: dict[str
     if manifest.get("cache_key") != key or manifest.get("input_fingerprints") != fps:
         return None
     return json.loads(summary.read_text())
-
-
-class _progress:
-    """The stage's progress bar over questions (:class:`~skillfactory.console.StepProgress`; a no-op when
-    ``enabled`` is False); advanced by the questions of each chunk written."""
-
-    def __init__(self, enabled: bool, total: int):
-        from skillfactory.console import StepProgress
-
-        self.bar = StepProgress("traces", total, unit="questions", quiet=not enabled)
-
-    def __enter__(self) -> Callable[[int], None]:
-        bar = self.bar.start()
-        return lambda n: bar.update(bar.completed + n)
-
-    def __exit__(self, *exc: Any) -> None:
-        self.bar.stop()

@@ -39,9 +39,7 @@ def forkable(workers: int) -> int:
 def default_workers(n_items: int, min_items: int) -> int:
     """Workers for ``n_items`` chunks: one per CPU (at most 4) on Linux when there are at least ``min_items``
     chunks; else 1 (starting processes would cost more than they save)."""
-    if sys.platform != "linux" or n_items < min_items:
-        return 1
-    return max(1, min(4, available_cpus()))
+    return forkable(max(1, min(4, available_cpus()))) if n_items >= min_items else 1
 
 
 #: Free space ``/dev/shm`` must have to take the parts in flight (a few hundred MB for long traces).
@@ -86,7 +84,7 @@ def ordered_map(fn: Callable[..., Any], items: Iterable[Any], *, state: tuple[An
     pickled); each item and result is pickled. An exception in a worker is raised when its result is due;
     closing the iterator (``contextlib.closing``) or leaving it unfinished stops the workers.
     """
-    if workers <= 1 or sys.platform != "linux":
+    if forkable(workers) <= 1:
         return (fn(*state, item) for item in items)
     import multiprocessing
 
