@@ -10,8 +10,8 @@ Column names can be overridden (:class:`RawColumns`), e.g. ``columns={"response"
 
 Why columns, not rows: a released file holds about half a million rows and two million reflections. Read as
 one Python dict per row, with every verdict parsed by Python's ``re``, that was most of a build. Here rows are
-read in batches of Arrow columns (pyarrow for parquet; msgspec, which skips unused fields, for JSONL), the
-next batches screened in threads while this one is assembled (Arrow's kernels release the GIL):
+read in batches of Arrow columns (raw_batches.py: pyarrow for parquet; msgspec, which skips unused fields,
+for JSONL), the next batches screened in threads while this one is assembled (Arrow's kernels release the GIL):
 verdicts and the text screen run on whole columns in RE2, ids and per-variant indexes in numpy, and Python
 touches only the texts that can go into a trace. What the kernels cannot judge exactly like Python (a text
 with a tag or thinking block to clean, or no ASCII letter; a reflection with Unicode that Python's
@@ -34,13 +34,13 @@ from itertools import starmap
 from pathlib import Path
 from typing import Any
 
-import msgspec
 from pydantic import BaseModel, ConfigDict
 
 from skillfactory.prompting import parse_verdict
 from skillfactory.traces.clean import CHAT_SCREEN, TextScreen
 from skillfactory.traces.formats import STRUCTURE_TAGS, Attempt, Pool
 from skillfactory.traces.parallel import available_cpus
+from skillfactory.traces.raw_batches import Batch, jsonl_batches, parquet_batches
 from skillfactory.traces.raw_kernels import (
     ALNUM, compiles, first_bools, firsts, flat_reflections, is_str, match, re2_literal, verdicts,
 )
@@ -78,7 +78,8 @@ def load_raw(path: str | Path, columns: RawColumns | None = None, screen: TextSc
     if not path.exists():
         raise TraceInputError(f"{path}: file not found (expected a raw parquet or JSONL file)")
     reader = _Reader(path, c, screen)
-    batches = _parquet_batches(path, c) if path.suffix.lower() == ".parquet" else _jsonl_batches(path, c)
+    read = parquet_batches if path.suffix.lower() == ".parquet" else jsonl_batches
+    batches = read(path, c, BATCH_ROWS)
     collect = gc.isenabled()
     gc.disable()  # ~10^6 long-lived objects arrive: each full collection would walk them all again
     try:
@@ -119,99 +120,6 @@ def _ahead(items: Iterator[Any], f: Callable[[Any], Any]) -> Iterator[tuple[Any,
         while queued:
             item, done = queued.popleft()
             yield item, done.result()
-
-
-# ---- reading batches --------------------------------------------------------------------------------------------
-@dataclass
-class _Batch:
-    """Rows of one batch: Arrow columns for the columnar path (None: not possible), and the rows as
-    ``(where, row dict)`` pairs for the row reader, built only when asked."""
-
-    columns: dict[str, Any] | None
-    rows: Callable[[], list[tuple[str, dict[str, Any]]]]
-
-
-def _parquet_batches(path: Path, c: RawColumns) -> Iterator[_Batch]:
-    import pyarrow.parquet as pq
-
-    names = c.names()
-    try:
-        pf = pq.ParquetFile(path)
-    except Exception as e:  # pyarrow raises several types for a bad file
-        raise TraceInputError(f"{path}: not a readable parquet file ({e})") from None
-    present = set(pf.schema_arrow.names)
-    missing = [n for n in names if n not in present]
-    if missing:
-        raise TraceInputError(f"{path}: missing column {missing[0]!r} (columns: {', '.join(sorted(present))}); "
-                              "set columns.<field> to the name your file uses")
-    start = 0
-    for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=names):
-        cols = {n: batch.column(n) for n in names}
-        yield _Batch(cols, lambda b=batch, s=start: [(f"row {s + i}", r) for i, r in enumerate(b.to_pylist())])
-        start += batch.num_rows
-
-
-def _jsonl_batches(path: Path, c: RawColumns) -> Iterator[_Batch]:
-    """Lines decoded by msgspec into the needed fields only, strictly typed; a line of another shape is read
-    with ``json`` instead, and its batch goes to the row reader (which says what is wrong, if anything)."""
-    names = c.names()
-    strs = list[str | None] | str | None
-    types = {c.question: str, c.prompt_variant: str, c.response: strs, c.correct: list[bool] | bool,
-             c.extracted: strs, c.reflections: list[str | None] | None}
-    fields = [(f"f{i}", types.get(n, Any)) for i, n in enumerate(names)]
-    decode = msgspec.json.Decoder(msgspec.defstruct("RawRow", fields, rename=dict(zip(dict(fields), names)))).decode
-    rows: list[Any] = []
-    wheres: list[str] = []
-    with path.open("rb") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(decode(line))
-            except msgspec.DecodeError:  # also ValidationError: a missing or differently typed field
-                rows.append(_json_row(path, lineno, line, names))
-            wheres.append(f"line {lineno}")
-            if len(rows) == BATCH_ROWS:
-                yield _jsonl_batch(rows, wheres, names, types)
-                rows, wheres = [], []
-    if rows:
-        yield _jsonl_batch(rows, wheres, names, types)
-
-
-def _json_row(path: Path, lineno: int, line: bytes, names: list[str]) -> dict[str, Any]:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise TraceInputError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-    if not isinstance(row, dict):
-        raise TraceInputError(f"{path}:{lineno}: expected a JSON object per line")
-    for n in names:
-        if n not in row:
-            raise TraceInputError(f"{path}:{lineno}: missing column {n!r} (keys: {', '.join(sorted(row))}); "
-                                  "set columns.<field> to the name your file uses")
-    return row
-
-
-def _jsonl_batch(rows: list[Any], wheres: list[str], names: list[str], types: dict[str, Any]) -> _Batch:
-    import pyarrow as pa
-
-    def as_dicts() -> list[tuple[str, dict[str, Any]]]:
-        return [(w, r if isinstance(r, dict) else dict(zip(names, msgspec.structs.astuple(r))))
-                for w, r in zip(wheres, rows)]
-
-    if any(isinstance(r, dict) for r in rows):
-        return _Batch(None, as_dicts)
-    cols: dict[str, Any] = {}
-    for i, n in enumerate(names):
-        values = [getattr(r, f"f{i}") for r in rows]
-        if n not in types:  # answer, question id: hashed or str()-ed as decoded (Arrow would widen objects)
-            cols[n] = values
-            continue
-        try:
-            cols[n] = pa.array(values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):  # lists in some rows, strings in others
-            return _Batch(None, as_dicts)
-    return _Batch(cols, as_dicts)
 
 
 # ---- one batch, screened ----------------------------------------------------------------------------------------
@@ -417,7 +325,7 @@ class _Reader:
                          n_refl, refl_index, pa.array(refl_texts, pa.string()), astats, rstats)
 
     # -- the columnar path: the same decisions on whole columns (run in the reading thread) --
-    def columnar(self, batch: _Batch) -> _Screened | None:
+    def columnar(self, batch: Batch) -> _Screened | None:
         """The batch screened as :meth:`row_by_row` would, or None when it has to go through that one."""
         import numpy as np
         import pyarrow as pa
