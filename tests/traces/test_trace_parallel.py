@@ -119,3 +119,26 @@ def test_closing_before_any_result_stops_the_workers():
     assert len(children) >= 2
     results.close()  # as `with closing(...)` does when the block fails before the first result
     assert not any(c.is_alive() for c in children)
+
+
+@linux
+def test_ctrl_c_while_the_workers_are_forked_is_raised_once_they_exist_and_stops_them(monkeypatch):
+    """Raised inside fork's own handlers, a Ctrl-C was lost ("Exception ignored") and the build went on."""
+    import multiprocessing
+    import signal
+
+    context = type(multiprocessing.get_context("fork"))
+    fork_pool = context.Pool
+    made = []
+
+    def pool_then_ctrl_c(self, *args, **kwargs):
+        pool = fork_pool(self, *args, **kwargs)
+        made.append(pool)
+        os.kill(os.getpid(), signal.SIGINT)  # arrives while ordered_map holds Ctrl-C back
+        return pool
+
+    monkeypatch.setattr(context, "Pool", pool_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        ordered_map(_fail_on_three, range(10), workers=2)
+    assert made and multiprocessing.active_children() == []  # its workers terminated and joined
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set())  # Ctrl-C no longer held back

@@ -87,13 +87,26 @@ def ordered_map(fn: Callable[..., Any], items: Iterable[Any], *, state: tuple[An
     if forkable(workers) <= 1:
         return (fn(*state, item) for item in items)
     import multiprocessing
+    import signal
 
     global _TASK
     _TASK = (fn, state)
+    # Ctrl-C held back while forking: raised inside fork's handlers it is lost ("Exception ignored"), and the
+    # run went on; held, it is raised here once the workers exist, and the caller stops them
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         pool = multiprocessing.get_context("fork").Pool(workers, initializer=_quiet_on_ctrl_c)
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        raise
     finally:
         _TASK = None  # the children hold their copy; the parent keeps no reference to the state
+    try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a Ctrl-C held back is raised here
+    except BaseException:
+        pool.terminate()
+        pool.join()
+        raise
     return _Results(pool, items, workers * ahead)
 
 
@@ -138,6 +151,7 @@ def _quiet_on_ctrl_c() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # forked while ordered_map held it back
 
 
 def _run(item: Any) -> Any:
