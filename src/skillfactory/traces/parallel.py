@@ -91,23 +91,45 @@ def ordered_map(fn: Callable[..., Any], items: Iterable[Any], *, state: tuple[An
 
     global _TASK
     _TASK = (fn, state)
-    # Ctrl-C held back while forking: raised inside fork's handlers it is lost ("Exception ignored"), and the
-    # run went on; held, it is raised here once the workers exist, and the caller stops them
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        pool = multiprocessing.get_context("fork").Pool(workers, initializer=_quiet_on_ctrl_c)
-    except BaseException:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        raise
+        with _ctrl_c_held() as held:
+            pool = multiprocessing.get_context("fork").Pool(workers, initializer=_quiet_on_ctrl_c)
     finally:
         _TASK = None  # the children hold their copy; the parent keeps no reference to the state
-    try:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a Ctrl-C held back is raised here
-    except BaseException:
-        pool.terminate()
-        pool.join()
-        raise
+    if held:
+        try:
+            signal.raise_signal(signal.SIGINT)  # the Ctrl-C that came while forking, to the handler it was for
+        except BaseException:
+            pool.terminate()
+            pool.join()
+            raise
     return _Results(pool, items, workers * ahead)
+
+
+@contextmanager
+def _ctrl_c_held() -> Iterator[list[int]]:
+    """Hold back Ctrl-C: raised inside fork's own handlers it is lost ("Exception ignored") and the run goes
+    on. The list is non-empty when one came; the caller raises it again once the handler before is back.
+
+    A Python-level handler, not a blocked signal mask: the mask is per thread, and a terminal's Ctrl-C goes
+    to the process, so the kernel hands it to any other thread that has it unblocked (a library's pool
+    thread, seen in CI) and Python runs the handler in the main thread at its next instruction - in the
+    fork again, or at some later point. Python runs handlers only in the main thread, so called from
+    another thread there is nothing to hold back.
+    """
+    import signal
+    import threading
+
+    held: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield held
+        return
+    before = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield held
+    finally:
+        signal.signal(signal.SIGINT, before if before is not None else signal.SIG_DFL)
 
 
 class _Results:
@@ -151,7 +173,6 @@ def _quiet_on_ctrl_c() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # forked while ordered_map held it back
 
 
 def _run(item: Any) -> Any:
