@@ -262,6 +262,12 @@ def test_step_answers_stay_fast():
     nums = [1] * 6
     hostile = "\n".join(["1 + 1 = 2"] * 3 + ["2/1 * 2/1 * 2/1 " + "* 2/1" * 60 + " = 8"]
                         + ["(2) - (2) + 2 = 2"] * 12)
+    assert not check_countdown(nums, 8, hostile).correct
+    # ~0.5 ms here; the fastest of 3 (one timing on a shared 2-core box can be a scheduler hiccup)
+    assert min(_seconds(check_countdown, nums, 8, hostile) for _ in range(3)) < 0.05
+
+
+def _seconds(f, *args) -> float:
     t0 = time.perf_counter()
-    res = check_countdown(nums, 8, hostile)
-    assert not res.correct and time.perf_counter() - t0 < 0.05
+    f(*args)
+    return time.perf_counter() - t0
