@@ -121,15 +121,16 @@ def _ctrl_c_held() -> Iterator[list[int]]:
     import threading
 
     held: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
+    before = signal.getsignal(signal.SIGINT)
+    # a handler installed from C (getsignal gives None) could not be put back: leave it alone
+    if threading.current_thread() is not threading.main_thread() or before is None:
         yield held
         return
-    before = signal.getsignal(signal.SIGINT)
     signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
     try:
         yield held
     finally:
-        signal.signal(signal.SIGINT, before if before is not None else signal.SIG_DFL)
+        signal.signal(signal.SIGINT, before)
 
 
 class _Results:
