@@ -113,8 +113,8 @@ def _ctrl_c_held() -> Iterator[list[int]]:
 
     A Python-level handler, not a blocked signal mask: the mask is per thread, and a terminal's Ctrl-C goes
     to the process, so the kernel hands it to any other thread that has it unblocked (a library's pool
-    thread, seen in CI) and Python runs the handler in the main thread at its next instruction - in the
-    fork again, or at some later point. Python runs handlers only in the main thread, so called from
+    thread), and Python runs the handler in the main thread when that thread has taken it - in the fork
+    again, or later (most likely what interrupted a CI run of the suite after this module's Ctrl-C test). Python runs handlers only in the main thread, so called from
     another thread there is nothing to hold back.
     """
     import signal
