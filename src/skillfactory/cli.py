@@ -46,7 +46,8 @@ def main() -> None:
         Console(stderr=True).print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        Console(stderr=True).print("[yellow]interrupted[/]: finished work is saved; re-run the same command to resume")
+        Console(stderr=True).print("[yellow]interrupted[/]: finished work is saved; re-run the same command to resume",
+                                   soft_wrap=True)
         sys.exit(130)
     except (typer.Exit, SystemExit) as e:
         code = getattr(e, "exit_code", getattr(e, "code", 0))

@@ -102,7 +102,7 @@ class StepProgress:
         now = time.monotonic()
         if not self.live and now - self._last_line >= self.heartbeat and completed < self.total:
             self._last_line = now
-            self.console.print(self.line(), markup=False, highlight=False)
+            self.console.print(self.line(), markup=False, highlight=False, soft_wrap=True)
 
     def line(self) -> str:
         """The bar's figures as one plain line: ``label 40/200 steps, loss 1.234, 0:01:10 elapsed, 0:04:40 left``."""

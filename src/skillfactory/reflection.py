@@ -128,7 +128,7 @@ def reflect(cfg: ReflectConfig, backend: Backend | None = None, *, quiet: bool =
         a = summary["all"]
         Console().print(f"reflected {len(reflections)} times on {len(units)} samples: verdict F1 {a['f1']:.2f}, "
                         f"invalid {a['invalid_rate']:.1%}, samples with a kept reflection "
-                        f"{a['samples_with_kept']:.1%} -> {path}", highlight=False)
+                        f"{a['samples_with_kept']:.1%} -> {path}", highlight=False, soft_wrap=True)
     return summary
 
 

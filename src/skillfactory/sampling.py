@@ -146,7 +146,7 @@ def sample(cfg: SampleConfig, questions: Sequence[Question] | None = None, backe
 
         Console().print(f"sampled {len(samples)} responses to {len(qs)} questions: accuracy "
                         f"{summary['accuracy']:.1%}, truncated {summary['truncation_rate']:.1%}, "
-                        f"skipped {summary['skipped']} -> {samples_path}", highlight=False)
+                        f"skipped {summary['skipped']} -> {samples_path}", highlight=False, soft_wrap=True)
     return summary
 
 

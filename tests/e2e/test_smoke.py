@@ -86,8 +86,10 @@ def test_smoke_recipe_end_to_end_then_cached(smoke_run, monkeypatch):
 def test_smoke_console_shows_bars_and_summaries_and_the_logs_go_to_the_stage_folders(smoke_run):
     """The console of a real run: per stage a bar and one summary line, no library chatter (raw metrics dicts,
     tqdm bars of model loads, dataset maps and saves, warnings); those are in each stage folder's files."""
-    run_dir, _, _ = smoke_run
+    run_dir, _, outputs = smoke_run
     console = (run_dir.parent / CONSOLE).read_text()
+    for name, out in outputs.items():  # one line each with its path whole (rich wraps at 80 columns off a terminal)
+        assert re.search(rf"^{re.escape(name)} done in \d+ s -> {re.escape(str(out))}$", console, re.M), name
     for chatter in ("{'loss':", "'grad_norm'", "'learning_rate'", "'train_runtime'", "Loading weights", "Map:",
                     "Dropping fully masked", "Writing model shards", "examples/s]", "it/s]", "Warning:"):
         assert chatter not in console, f"{chatter!r} on the console:\n{console[-3000:]}"

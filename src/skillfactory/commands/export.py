@@ -55,7 +55,7 @@ def llamafactory_cmd(
                    "export llamafactory")
     s = export_llamafactory(cfg)
     Console().print(f"[bold green]LLaMA-Factory export[/]: {s['examples']} examples -> {out} "
-                    f"(train: {s['command']})", highlight=False)
+                    f"(train: {s['command']})", highlight=False, soft_wrap=True)
 
 
 @export_app.command("accelerate")
@@ -70,7 +70,8 @@ def accelerate_cmd(
 
     s = export_accelerate(AccelerateExportConfig(out=out, num_processes=num_processes))
     console = Console()
-    console.print(f"[bold green]accelerate configs[/]: {', '.join(s['files'])} -> {out}", highlight=False)
+    console.print(f"[bold green]accelerate configs[/]: {', '.join(s['files'])} -> {out}", highlight=False,
+                  soft_wrap=True)
     for line in s["commands"]:
         console.print(f"  {line}", highlight=False, soft_wrap=True)
 

@@ -76,7 +76,8 @@ def generate_cmd(
             questions.append(t.generate_one(i, seed, split))
             progress.advance(bar)
     write_jsonl(out, questions)
-    Console().print(f"wrote {len(questions)} {t.name} questions ({split}, seed {seed}, {t.param_tag}) to {out}")
+    Console().print(f"wrote {len(questions)} {t.name} questions ({split}, seed {seed}, {t.param_tag}) to {out}",
+                    soft_wrap=True)
 
 
 def check_task(name: str, params: dict[str, Any], n: int = 20, seed: int = 0) -> dict[str, Any]:
@@ -124,7 +125,7 @@ def check_cmd(
         table.add_row(name, *("[green]ok[/]" if res[c] else "[red]FAIL[/]" for c in checks), str(res["n"]))
     console = Console()
     console.print(table)
-    console.print(f"{len(names) - failed}/{len(names)} tasks pass")
+    console.print(f"{len(names) - failed}/{len(names)} tasks pass", soft_wrap=True)
     if failed:
         raise typer.Exit(1)
 
@@ -200,7 +201,8 @@ def verify_cmd(
         for reason, count in res["reasons"].items():
             table.add_row(reason, str(count), f"{count / res['questions']:.1%}")
         console.print(table)
-    console.print(f"accuracy {res['accuracy']:.1%} ({res['correct']}/{res['questions']} correct, {res['answered']} answered)")
+    console.print(f"accuracy {res['accuracy']:.1%} ({res['correct']}/{res['questions']} correct, "
+                  f"{res['answered']} answered)", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

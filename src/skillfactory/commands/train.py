@@ -28,7 +28,8 @@ def _print_summary(summary: dict[str, Any], keys: tuple[str, ...]) -> None:
 
     figures = ", ".join(f"{k}={summary[k]:.4g}" if isinstance(summary.get(k), float) else f"{k}={summary.get(k)}"
                         for k in keys)
-    Console().print(f"[bold green]{summary['stage']} done[/]: {figures} -> {summary['final_model']}", highlight=False)
+    Console().print(f"[bold green]{summary['stage']} done[/]: {figures} -> {summary['final_model']}", highlight=False,
+                    soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -153,7 +153,7 @@ def evaluate(cfg: EvalConfig, backend: Backend | None = None) -> dict[str, Any]:
     console = Console(stderr=True)
     warning = cap_warning(suite, cfg.model)  # a cap below the training cap cuts multi-attempt answers
     if warning:
-        console.print(f"[yellow]warning[/]: {escape(warning)}")
+        console.print(f"[yellow]warning[/]: {escape(warning)}", soft_wrap=True)
     with Progress(TextColumn("[bold]eval[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True) as progress:
         bar = progress.add_task(cfg.label, total=total)
@@ -194,8 +194,8 @@ def evaluate(cfg: EvalConfig, backend: Backend | None = None) -> dict[str, Any]:
                    counts={"samples": len(plain), "budget_forcing_samples": len(forced), "entries": len(suite.entries)},
                    seed=cfg.seed)
     acc = ", ".join(f"{k} {v:.3f}" for k, v in summary["accuracy"].items())
-    console.print(f"[green]eval[/] " + escape(f"{cfg.label}: {len(plain)} samples scored ({total} generated now) -> "
-                                               f"{out}/results.json; accuracy: {acc}"), highlight=False, soft_wrap=True)
+    console.print("[green]eval[/] " + escape(f"{cfg.label}: {len(plain)} samples scored ({total} generated now) -> "
+                                              f"{out}/results.json; accuracy: {acc}"), highlight=False, soft_wrap=True)
     return results
 
 

@@ -70,7 +70,7 @@ def print_headline(report: Path, console: Console) -> None:
         section = _section(text, heading)
         if section:
             console.print(Markdown(section))
-    console.print(f"[bold]report:[/] {folder / 'report.html'} (and report.md, PNG plots)")
+    console.print(f"[bold]report:[/] {folder / 'report.html'} (and report.md, PNG plots)", soft_wrap=True)
 
 
 __all__ = ["Recipe", "Stage", "build_plan", "load_recipe", "run_recipe"]

@@ -146,7 +146,7 @@ def execute(stages: list[Stage], console: Console, only: str | None = None, from
         header = f"[{done_count}/{total}] {s.name}"
         if status == "cached":
             outputs[s.name] = output_of(s)
-            console.print(f"[dim]{header}: cached ({s.out})[/]")
+            console.print(f"[dim]{header}: cached ({s.out})[/]", soft_wrap=True)
             continue
         if status in ("stale", "forced", "new") and s.out.exists():
             shutil.rmtree(s.out)  # settings or inputs changed: the old result is derived data of another run
@@ -160,5 +160,5 @@ def execute(stages: list[Stage], console: Console, only: str | None = None, from
         atomic_write_text(s.out / DONE, json.dumps({"key": s.key, "output": str(out), "seconds": round(seconds, 1)}))
         (s.out / PENDING).unlink(missing_ok=True)
         outputs[s.name] = out
-        console.print(f"[green]{s.name} done[/] in {seconds:.0f} s -> {out}")
+        console.print(f"[green]{s.name} done[/] in {seconds:.0f} s -> {out}", soft_wrap=True)
     return outputs

@@ -156,7 +156,8 @@ def build_model_dir(cfg: ToyPreset, seed: int, out: Path, quiet: bool = False) -
     model = build_model(cfg.arch, len(fast), fast.pad_token_id, fast.bos_token_id, fast.eos_token_id, seed=seed)
     n_params = sum(p.numel() for p in model.parameters())
     console.print(f"toy[{cfg.name}]: {len(convs)} conversations, {sum(len(e[0]) for e in examples)} tokens, "
-                  f"{n_params / 1e6:.2f}M parameters", markup=False, highlight=False)  # "[micro]": not markup
+                  f"{n_params / 1e6:.2f}M parameters", markup=False, highlight=False,
+                  soft_wrap=True)  # "[micro]": not markup
     log: list[dict] = []
     with StepProgress("pretraining", total=1, unit="updates", metric="loss", console=console) as bar:
         train = pretrain(model, examples, cfg.train, seed, fast.pad_token_id, log=log, n_warmup=n_warmup,

@@ -169,4 +169,4 @@ def render_table(result: dict, console: Any) -> None:
                        fmt(s["agreement_on_wrong"]), fmt(s["invalid"]))
         console.print(rt)
     console.print(f"answers with a second attempt or a verdict: {result['skill_share']:.1%}; "
-                  f"{result['attempt_tokens']} attempt tokens; {result['seconds']:.0f} s")
+                  f"{result['attempt_tokens']} attempt tokens; {result['seconds']:.0f} s", soft_wrap=True)

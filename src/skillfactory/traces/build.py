@@ -160,7 +160,7 @@ def build_traces(cfg: TraceConfig, *, force: bool = False, progress: bool = True
         Console(stderr=True).print(
             f"traces: {summary['traces']} traces from {q['with_traces']}/{q['total']} questions "
             f"({', '.join(f'{k} {v}' for k, v in summary['per_format'].items()) or 'none'}) in {seconds:.1f}s -> {out}",
-            highlight=False)
+            highlight=False, soft_wrap=True)
     return summary
 
 
