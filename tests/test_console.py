@@ -45,6 +45,17 @@ def test_on_a_terminal_the_bar_is_cleared_and_quiet_prints_nothing():
     assert buf.getvalue() == ""
 
 
+def test_a_label_or_note_in_brackets_is_shown_as_written_not_read_as_markup():
+    """Suite entries are labelled like ``addsum[digits=1]``: rich would take the brackets for a style tag."""
+    buf = io.StringIO()
+    with StepProgress("eval base[seed=0]", total=2, unit="samples", console=Console(file=buf, width=200,
+                                                                                       force_terminal=True)) as bar:
+        bar.update(1, note="addsum[digits=1] plain")
+        bar.update(2, note="addsum[digits=2] plain")
+    text = buf.getvalue()
+    assert "eval base[seed=0]" in text and "addsum[digits=2] plain" in text  # drawn last, at the stop
+
+
 def test_library_messages_and_warnings_go_to_the_stage_log_not_the_console(tmp_path, capfd, caplog):
     import transformers.utils.logging as tf_logging
 

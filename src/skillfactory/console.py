@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 #: The stage folder's log of library messages.
 LOG_FILE = "log.txt"
@@ -80,8 +81,9 @@ class StepProgress:
             TimeRemainingColumn(), TextColumn("left"), console=self.console, transient=True,
             disable=not self.live)  # off a terminal rich would print the bar once and a blank line: lines instead
         self._progress.start()
-        self._task = self._progress.add_task(self.label, total=self.total, completed=self.completed,
-                                             figure=self._figure())
+        # the bar's columns read markup: a label or note in brackets (``addsum[digits=1]``) is escaped
+        self._task = self._progress.add_task(escape(self.label), total=self.total, completed=self.completed,
+                                             figure=escape(self._figure()))
         self._last_line = time.monotonic()
         return self
 
@@ -98,7 +100,7 @@ class StepProgress:
             self.total = total
         if self._progress is None:
             return
-        self._progress.update(self._task, completed=completed, total=self.total, figure=self._figure())
+        self._progress.update(self._task, completed=completed, total=self.total, figure=escape(self._figure()))
         now = time.monotonic()
         if not self.live and now - self._last_line >= self.heartbeat and completed < self.total:
             self._last_line = now

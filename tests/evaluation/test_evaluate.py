@@ -191,3 +191,12 @@ def test_token_budget_curve(tmp_path):
     forced = [r for r in read_jsonl(tmp_path / "out" / "budget_forcing.jsonl") if r["budget"] == 4]
     assert forced and all(r["text"].startswith("<think> <sample> <answer>") and
                           "</answer> </sample>\n</think>\n\n<answer>" in r["text"] for r in forced)
+
+
+def test_console_off_a_terminal_is_the_summary_line_alone(tmp_path, capsys):
+    """No blank line left by a bar that cannot redraw (a log file, CI), and the summary on one line."""
+    config = cfg(tmp_path / ("a-long-folder-name-" * 4))
+    evaluate(config, backend=ScriptedBackend(plain_script))
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"eval base: 48 samples scored (48 generated now) -> {config.out}/results.json; ")

@@ -28,6 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from skillfactory.artifacts import write_config, write_manifest
+from skillfactory.console import StepProgress
 from skillfactory.errors import SkillFactoryError
 from skillfactory.evaluation.budget_forcing import BudgetForcingConfig, budget_force
 from skillfactory.evaluation.metrics import accuracy_summary, default_ks, mean_pass_at_k
@@ -129,8 +130,6 @@ def evaluate(cfg: EvalConfig, backend: Backend | None = None) -> dict[str, Any]:
     """Evaluate ``cfg.model`` on ``cfg.suite``; returns the results dict (also written to OUT/results.json)."""
     from rich.console import Console
     from rich.markup import escape
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
 
     if cfg.variant not in VARIANTS:
         raise EvalError(f"variant {cfg.variant!r} is unknown; expected one of {', '.join(VARIANTS)}")
@@ -154,21 +153,22 @@ def evaluate(cfg: EvalConfig, backend: Backend | None = None) -> dict[str, Any]:
     warning = cap_warning(suite, cfg.model)  # a cap below the training cap cuts multi-attempt answers
     if warning:
         console.print(f"[yellow]warning[/]: {escape(warning)}", soft_wrap=True)
-    with Progress(TextColumn("[bold]eval[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True) as progress:
-        bar = progress.add_task(cfg.label, total=total)
+    with StepProgress(f"eval {cfg.label}", total, unit="samples", console=console) as bar:
         # every chunk of the plan is one job; an executor with several replicas runs them side by side and
         # yields them in plan order, so the files are written as one process writes them
         jobs = [(cfg, entry, mode, budget, chunk) for entry, mode, budget, units in plan
                 for chunk in _chunks(units, cfg.batch_questions * entry.samples)]
 
-        def describe(k: int, extra: str = "") -> None:
+        def describe(k: int, done: int, extra: str = "") -> None:
+            """The bar at ``done`` samples, naming the job now running (suite entry, mode, budget)."""
+            note = None
             if k < len(jobs):
                 _, entry, mode, budget, _ = jobs[k]
-                text = f"{cfg.label} {entry.label} {mode}{'' if budget is None else budget}"
-                progress.update(bar, description=escape(f"{text} ({extra})" if extra else text))
+                note = f"{entry.label} {mode}{'' if budget is None else budget}" + (f" ({extra})" if extra else "")
+            bar.update(done, note=note)
 
-        describe(0)
+        done = 0
+        describe(0, done)
         if jobs:
             with open_executor(cfg.executor, functools.partial(make_backend, cfg), cfg.backend, cfg.backend_options,
                                backend_object=backend) as ex:
@@ -177,8 +177,8 @@ def evaluate(cfg: EvalConfig, backend: Backend | None = None) -> dict[str, Any]:
                     with JsonlAppender(plain_path if mode == "plain" else bf_path) as w:
                         for r in records:
                             w.write(r)
-                    progress.advance(bar, len(chunk))
-                    describe(k + 1, ex.describe())
+                    done += len(chunk)
+                    describe(k + 1, done, ex.describe())
 
     plain = list(_read(plain_path))
     forced = list(_read(bf_path)) if bf_path.exists() else []
