@@ -57,6 +57,10 @@ def _section(markdown: str, heading: str) -> str:
     return ""
 
 
+#: Columns of the claims and the accuracy table where the output is not a terminal (rich would use 80).
+LOG_WIDTH = 160
+
+
 def print_headline(report: Path, console: Console) -> None:
     """End of a run: where the report is, the claims verdicts and the accuracy table."""
     from rich.markdown import Markdown
@@ -66,10 +70,16 @@ def print_headline(report: Path, console: Console) -> None:
     if not md_path.exists():
         return
     text = md_path.read_text()
-    for heading in ("## Claims", "### Accuracy by task and difficulty"):
-        section = _section(text, heading)
-        if section:
-            console.print(Markdown(section))
+    width = console.width
+    if not console.is_terminal:  # a log or CI has no edge at 80 columns: the table's intervals stay on one line
+        console.width = max(width, LOG_WIDTH)
+    try:
+        for heading in ("## Claims", "### Accuracy by task and difficulty"):
+            section = _section(text, heading)
+            if section:
+                console.print(Markdown(section))
+    finally:
+        console.width = width
     console.print(f"[bold]report:[/] {folder / 'report.html'} (and report.md, PNG plots)", soft_wrap=True)
 
 
