@@ -37,6 +37,23 @@ OWN_LOGGERS = ("skillfactory",)
 HEARTBEAT_S = 60.0
 
 
+#: Columns of tables where the output is not a terminal (a log, CI), where rich would use 80.
+LOG_WIDTH = 160
+
+
+@contextlib.contextmanager
+def log_width(console: Console, columns: int = LOG_WIDTH) -> Iterator[Console]:
+    """``console`` at least ``columns`` wide for the block when it is not a terminal: a log has no edge at 80
+    columns, and there a table's cells (intervals, folders) broke over lines or were cut."""
+    width = console.width
+    if not console.is_terminal:
+        console.width = max(width, columns)
+    try:
+        yield console
+    finally:
+        console.width = width
+
+
 # ---- the progress bar ------------------------------------------------------------------------------------------
 class StepProgress:
     """One progress bar: label, bar, done/total, one metric, time elapsed and left; then a summary line.

@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.console import Console
 
+from skillfactory.console import log_width
 from skillfactory.locking import folder_lock
 from skillfactory.pipeline.plan import build_plan
 from skillfactory.pipeline.recipe import Recipe, load_recipe
@@ -57,10 +58,6 @@ def _section(markdown: str, heading: str) -> str:
     return ""
 
 
-#: Columns of the claims and the accuracy table where the output is not a terminal (rich would use 80).
-LOG_WIDTH = 160
-
-
 def print_headline(report: Path, console: Console) -> None:
     """End of a run: where the report is, the claims verdicts and the accuracy table."""
     from rich.markdown import Markdown
@@ -70,16 +67,11 @@ def print_headline(report: Path, console: Console) -> None:
     if not md_path.exists():
         return
     text = md_path.read_text()
-    width = console.width
-    if not console.is_terminal:  # a log or CI has no edge at 80 columns: the table's intervals stay on one line
-        console.width = max(width, LOG_WIDTH)
-    try:
+    with log_width(console):  # off a terminal each interval of the table on one line
         for heading in ("## Claims", "### Accuracy by task and difficulty"):
             section = _section(text, heading)
             if section:
                 console.print(Markdown(section))
-    finally:
-        console.width = width
     console.print(f"[bold]report:[/] {folder / 'report.html'} (and report.md, PNG plots)", soft_wrap=True)
 
 

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from skillfactory.artifacts import cache_key
-from skillfactory.console import library_log
+from skillfactory.console import library_log, log_width
 from skillfactory.errors import SkillFactoryError
 from skillfactory.records import atomic_write_text
 
@@ -115,8 +115,10 @@ def select(stages: list[Stage], only: str | None, from_: str | None) -> tuple[se
 
 def print_plan(stages: list[Stage], console: Console, run: set[str] | None = None, force: set[str] | None = None) -> None:
     table = Table(title="plan", show_lines=False)
-    for col in ("#", "stage", "status", "inputs", "folder"):
+    for col in ("#", "stage", "status"):
         table.add_column(col)
+    for col in ("inputs", "folder"):  # a name or folder cut short ("runs/quickstart/s…") says nothing: folded
+        table.add_column(col, overflow="fold")
     for i, s in enumerate(stages, 1):
         status = stage_status(s)
         if force and s.name in force:
@@ -124,7 +126,8 @@ def print_plan(stages: list[Stage], console: Console, run: set[str] | None = Non
         if run is not None and s.name not in run:
             status = f"skip ({status})"
         table.add_row(str(i), s.name, status, ", ".join(s.deps) or "-", str(s.out))
-    console.print(table)
+    with log_width(console):
+        console.print(table)
 
 
 def execute(stages: list[Stage], console: Console, only: str | None = None, from_: str | None = None) -> dict[str, Path]:

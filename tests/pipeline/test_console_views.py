@@ -1,12 +1,19 @@
-"""The end of a run on the console: the claims and the accuracy table from report.md, then where the report is."""
+"""What a run shows besides its bars: the plan (``--dry-run``), and at the end the claims and the accuracy table
+from report.md, then where the report is."""
 
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from rich.console import Console
 
 from skillfactory.pipeline import print_headline
+from skillfactory.pipeline.plan import build_plan
+from skillfactory.pipeline.recipe import load_recipe
+from skillfactory.pipeline.runner import print_plan
+
+RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "smoke.yaml"
 
 REPORT = """# Report
 
@@ -40,3 +47,16 @@ def test_off_a_terminal_each_row_of_the_accuracy_table_is_one_line(tmp_path):
     assert "held" in buf.getvalue() and "not shown" not in buf.getvalue()
     assert lines[-1] == f"report: {tmp_path / 'report.html'} (and report.md, PNG plots)"
     assert console.width == 80  # given back
+
+
+def test_the_plan_shows_every_stage_folder_whole(tmp_path, monkeypatch):
+    """Cut to the column ("runs/quickstart/s…") a folder said nothing; off a terminal the table is wider, on a
+    narrow one a folder folds onto the next line."""
+    monkeypatch.chdir(tmp_path)
+    stages = build_plan(load_recipe(RECIPE, {"out": "runs/a-rather-long-run-folder"}))
+    buf = io.StringIO()
+    print_plan(stages, Console(file=buf))
+    assert all(str(s.out) in buf.getvalue() for s in stages), buf.getvalue()
+    buf = io.StringIO()
+    print_plan(stages, Console(file=buf, width=80, force_terminal=True, color_system=None))
+    assert "…" not in buf.getvalue()
