@@ -121,25 +121,37 @@ def test_closing_before_any_result_stops_the_workers():
     assert not any(c.is_alive() for c in children)
 
 
+def _ctrl_c_once_the_pool_exists(monkeypatch, times: int = 1, during=lambda: None) -> list:
+    """Make ordered_map's Pool send Ctrl-C ``times`` as soon as its workers are forked (while ordered_map holds
+    it back), then call ``during``; returns the list the pools made are put in.
+
+    Raised on this thread: os.kill sends it to the process, and the kernel may hand it to another thread, whose
+    handler Python then runs later - after the test (most likely what interrupted a CI run of the suite)."""
+    import multiprocessing
+    import signal
+
+    context = type(multiprocessing.get_context("fork"))
+    fork_pool, made = context.Pool, []
+
+    def pool_then_ctrl_c(self, *args, **kwargs):
+        pool = fork_pool(self, *args, **kwargs)
+        made.append(pool)
+        for _ in range(times):
+            signal.raise_signal(signal.SIGINT)
+        during()
+        return pool
+
+    monkeypatch.setattr(context, "Pool", pool_then_ctrl_c)
+    return made
+
+
 @linux
 def test_ctrl_c_while_the_workers_are_forked_is_raised_once_they_exist_and_stops_them(monkeypatch):
     """Raised inside fork's own handlers, a Ctrl-C was lost ("Exception ignored") and the build went on."""
     import multiprocessing
     import signal
 
-    context = type(multiprocessing.get_context("fork"))
-    fork_pool = context.Pool
-    made = []
-
-    def pool_then_ctrl_c(self, *args, **kwargs):
-        pool = fork_pool(self, *args, **kwargs)
-        made.append(pool)
-        # arrives while ordered_map holds Ctrl-C back; to this thread (os.kill sends it to the process, and
-        # the kernel may hand it to another thread and run Python's handler later, after the test: seen in CI)
-        signal.raise_signal(signal.SIGINT)
-        return pool
-
-    monkeypatch.setattr(context, "Pool", pool_then_ctrl_c)
+    made = _ctrl_c_once_the_pool_exists(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         ordered_map(_fail_on_three, range(10), workers=2)
     assert made and multiprocessing.active_children() == []  # its workers terminated and joined
@@ -148,21 +160,14 @@ def test_ctrl_c_while_the_workers_are_forked_is_raised_once_they_exist_and_stops
 
 @linux
 def test_ctrl_c_held_while_forking_goes_to_the_handler_there_was_before(monkeypatch):
-    import multiprocessing
     import signal
 
-    context = type(multiprocessing.get_context("fork"))
-    fork_pool = context.Pool
     seen = []
 
-    def pool_then_ctrl_c(self, *args, **kwargs):
-        pool = fork_pool(self, *args, **kwargs)
-        signal.raise_signal(signal.SIGINT)
-        signal.raise_signal(signal.SIGINT)
+    def not_yet():
         assert seen == []  # held, not handled inside the fork
-        return pool
 
-    monkeypatch.setattr(context, "Pool", pool_then_ctrl_c)
+    _ctrl_c_once_the_pool_exists(monkeypatch, times=2, during=not_yet)
     before = signal.signal(signal.SIGINT, lambda signum, frame: seen.append(signum))
     try:
         results = ordered_map(_fail_on_three, range(3), workers=2)
