@@ -15,7 +15,8 @@ from skillfactory.prompting import parse_verdict
 # PYTHON_ONLY character, where Python's \s is ASCII whitespace plus \x1c-\x1f and IGNORECASE folds only
 # ASCII onto the letters of the tags.
 WS = r"[\t\n\x0b\x0c\r\x1c-\x1f ]*"
-_OPEN, _YES, _NO = "<verdict>", f"^{WS}correct{WS}</verdict>", f"^{WS}incorrect{WS}</verdict>"
+_YES, _NO = f"<verdict>{WS}correct{WS}</verdict>", f"<verdict>{WS}incorrect{WS}</verdict>"
+_TWO = "(?s)<verdict>.*<verdict>"  # two or more opening tags ("<verdict>" cannot overlap itself)
 #: Non-ASCII characters that Python's ``re`` counts as ``\s`` or folds onto a letter of the verdict tags
 #: (ı and İ onto i); tests/traces checks this list against every code point.
 PYTHON_ONLY = ("\x85\xa0\u0130\u0131\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
@@ -131,14 +132,13 @@ def verdicts(texts: Any) -> Any:
     out = np.full(len(texts), -1, dtype=np.int8)
     if len(texts) == 0:
         return out
-    # exactly one "<verdict>" (case aside), and what follows it opens with "\s*(in)correct\s*</verdict>"
-    parts = pc.split_pattern(pc.ascii_lower(texts), _OPEN, max_splits=2)
-    one = np.asarray(pc.equal(pc.list_value_length(parts), 2).fill_null(False), dtype=bool)
-    at = np.flatnonzero(one)
-    after = pc.list_element(parts.filter(pa.array(one)), 1)
-    yes = match(after, _YES)
-    out[at[yes]] = 1
-    out[at[~yes & match(after, _NO)]] = 0
+    # exactly one "<verdict>" (case aside), and what follows it opens with "\s*(in)correct\s*</verdict>": with
+    # one opening tag, a match of "<verdict>\s*correct\s*</verdict>" anywhere starts at it. Three scans in RE2,
+    # no copies (splitting each text at the tag cost 2x the time, and its lists as much memory as the texts)
+    lowered = pc.ascii_lower(texts)
+    one = ~match(lowered, _TWO)
+    out[match(lowered, _YES) & one] = 1
+    out[match(lowered, _NO) & one] = 0
     odd = np.flatnonzero(~np.asarray(pc.string_is_ascii(texts).fill_null(True), dtype=bool))
     if len(odd):  # only a non-ASCII text can hold a character that Python's re treats otherwise
         nonascii = texts.take(pa.array(odd, pa.int64()))
