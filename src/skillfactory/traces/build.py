@@ -123,9 +123,10 @@ def build_traces(cfg: TraceConfig, *, force: bool = False, progress: bool = True
     out.mkdir(parents=True, exist_ok=True)
     chunks = _chunks(len(corpus.units), cfg)
     workers = forkable(workers) if workers else default_workers(len(chunks), MIN_CHUNKS_FOR_WORKERS)
-    # the pools are ~10^6 long-lived objects: frozen, the collector does not walk them again during the build,
-    # nor, in a forked worker, touch and so copy their pages (30,000 questions: build 8.4 -> 7.9 s in one
-    # process, 6.0 -> 5.5 s with 2 workers, side by side)
+    # the corpus is up to ~10^6 long-lived objects (our own samples' pools; the raw reader keeps columns and
+    # makes pools in the workers): frozen, the collector does not walk them again during the build, nor, in a
+    # forked worker, touch and so copy their pages (30,000 raw questions, when the reader made the pools: build
+    # 8.4 -> 7.9 s in one process, 6.0 -> 5.5 s with 2 workers, side by side)
     gc.freeze()
     try:
         with handoff_folder(workers, out) as folder:
@@ -142,7 +143,7 @@ def build_traces(cfg: TraceConfig, *, force: bool = False, progress: bool = True
         corpus.close()
     t_build = time.perf_counter() - t0 - t_load
     attempts, reflections = corpus.attempts, corpus.reflections
-    del corpus  # the pools (~0.5 GB at the published scale) are done: free them
+    del corpus  # the pools or columns and texts (~0.5 GB at the published scale) are done: free them
 
     summary = tally.as_dict()
     summary["attempts"] = dict(sorted(attempts.items()))

@@ -30,7 +30,6 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import starmap
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +149,7 @@ class _Reader:
         self.texts = _Texts()
         self.qids: list[str] = []  # question number -> id
         self.prompts: list[str] = []
-        self.pools: list[list[Attempt]] = []
+        self.attempts = _AttemptColumns()
         self.variants: list[str] = []  # variant number -> name
         self.counters: dict[int, int] = {}  # question number << 24 | variant number -> rows so far
         self.astats: Counter = Counter()
@@ -166,7 +165,8 @@ class _Reader:
 
     def corpus(self) -> Corpus:
         order = sorted(range(len(self.qids)), key=self.qids.__getitem__)
-        units = [Unit(self.qids[q], self.prompts[q], Pool(self.qids[q], self.pools[q])) for q in order]
+        table = self.attempts.done(self.qids, self.variants)
+        units = [_RawUnit(self.qids[q], self.prompts[q], table, q) for q in order]
         text = self.texts.done()
         return Corpus(units, text, text, self.astats, self.rstats)
 
@@ -202,21 +202,11 @@ class _Reader:
 
         new, first = np.unique(q, return_index=True)  # the prompt of a question: its first row's question
         self.prompts += s.question.take(pa.array(first[new >= before])).to_pylist()
-        self.pools += [[] for _ in range(len(self.qids) - len(self.pools))]
 
         u = s.usable
-        qs = q[u].tolist()
         refs = self.texts.add(s.texts)
-        bounds = np.r_[0, np.cumsum(s.n_refl, dtype=np.int64)].tolist()
         refl0 = self.texts.add(s.refl_texts)
-        ks = s.refl_index
-        attempts = starmap(Attempt, zip(
-            [self.qids[x] for x in qs], [self.variants[x] for x in v[u].tolist()], index[u].tolist(), s.correct,
-            s.answers, range(refs, refs + len(qs)), [tuple(ks[a:b]) for a, b in zip(bounds, bounds[1:])],
-            [tuple(range(refl0 + a, refl0 + b)) for a, b in zip(bounds, bounds[1:])]))
-        pools = self.pools
-        for x, attempt in zip(qs, attempts):
-            pools[x].append(attempt)
+        self.attempts.add(q[u], v[u], index[u], s.correct, s.answers, refs, refl0, s.n_refl, s.refl_index)
 
     def _question_numbers(self, s: _Screened) -> Any:
         """Each row's question number (new ids numbered as they first appear)."""
@@ -388,6 +378,92 @@ class _Reader:
         return _Screened(question, variant, cols[c.question_id] if c.question_id else cols[c.answer], u,
                          correct[u].tolist(), answer.take(take).to_pylist(), resp, n_refl.tolist(),
                          ks[chosen].tolist(), refl_texts, astats, rstats)
+
+
+class _AttemptColumns:
+    """The usable attempts as columns, in file order; a question's :class:`Pool` is made when a trace asks.
+
+    Why not Attempt objects here: 470k of them (with their tuples and pools, ~10^6 objects at the published
+    scale) were a third of the reading time in this one process; made from these columns, each worker makes
+    the pools of its own questions, side by side, and the reading process holds a few numpy arrays.
+    """
+
+    def __init__(self) -> None:
+        self._parts: list[tuple[Any, ...]] = []
+        self._answers: list[str | None] = []
+        self._ks: list[int] = []
+
+    def add(self, q: Any, v: Any, index: Any, correct: list[bool], answers: list[str | None], refs: int,
+            refl0: int, n_refl: list[int], refl_index: list[int]) -> None:
+        """One batch's usable attempts: question and variant numbers, per-variant index, truth, answer; their
+        texts are refs ``refs, refs+1, ...``, their kept reflections' texts ``refl0, ...`` in the same order,
+        ``n_refl`` each, with those reflections' indexes in their rows flat in ``refl_index``."""
+        import numpy as np
+
+        n = np.asarray(n_refl, dtype=np.int64)
+        self._parts.append((q, v, index, np.asarray(correct, dtype=bool), refs + np.arange(len(q), dtype=np.int64),
+                            refl0 + np.cumsum(n) - n, n))
+        self._answers += answers
+        self._ks += refl_index
+
+    def done(self, qids: list[str], variants: list[str]) -> _AttemptTable:
+        import numpy as np
+
+        cols = [np.concatenate(c) if c else np.zeros(0, dtype=np.int64) for c in zip(*self._parts)] or \
+            [np.zeros(0, dtype=np.int64)] * 7
+        q = cols[0]
+        by_question = np.argsort(q, kind="stable")  # each question's attempts together, in file order
+        count = np.bincount(q, minlength=len(qids))
+        table = _AttemptTable(qids, variants, *cols[1:], self._answers, self._ks, by_question,
+                              np.cumsum(count) - count, count)
+        self._parts, self._answers, self._ks = [], [], []
+        return table
+
+
+@dataclass
+class _AttemptTable:
+    qids: list[str]
+    variants: list[str]
+    variant: Any  # per attempt (file order), numpy
+    index: Any
+    correct: Any
+    text_ref: Any
+    refl_ref: Any  # ref of the attempt's first kept reflection text
+    n_refl: Any
+    answers: list[str | None]
+    ks: list[int]  # every attempt's reflection indexes, flat, in file order
+    by_question: Any  # attempt numbers sorted by question, stable
+    first: Any  # per question: where its attempts start in by_question
+    count: Any
+
+    def __post_init__(self) -> None:
+        import numpy as np
+
+        self.k_start = np.cumsum(self.n_refl) - self.n_refl  # where each attempt's indexes start in ks
+
+    def pool(self, q: int) -> Pool:
+        """The pool of question number ``q``: the Attempts the reader used to make, made now."""
+        first = int(self.first[q])
+        rows = self.by_question[first:first + int(self.count[q])]
+        qid, names, answers, ks = self.qids[q], self.variants, self.answers, self.ks
+        attempts = [Attempt(qid, names[v], i, c, answers[r], t, tuple(ks[k:k + n]), tuple(range(f, f + n)))
+                    for r, v, i, c, t, f, n, k in zip(
+                        rows.tolist(), self.variant[rows].tolist(), self.index[rows].tolist(),
+                        self.correct[rows].tolist(), self.text_ref[rows].tolist(), self.refl_ref[rows].tolist(),
+                        self.n_refl[rows].tolist(), self.k_start[rows].tolist())]
+        return Pool(qid, attempts)
+
+
+class _RawUnit(Unit):
+    """A :class:`Unit` whose pool is made each time it is asked for (once per question in a build)."""
+
+    def __init__(self, question_id: str, prompt: str, table: _AttemptTable, number: int):
+        self.question_id, self.prompt, self.check = question_id, prompt, None
+        self._table, self._number = table, number
+
+    @property  # type: ignore[override]
+    def pool(self) -> Pool:
+        return self._table.pool(self._number)
 
 
 def _replaced(texts: Any, positions: Any, new: dict[int, str]) -> Any:
