@@ -407,50 +407,50 @@ class _AttemptColumns:
         self._ks += refl_index
 
     def done(self, qids: list[str], variants: list[str]) -> _AttemptTable:
+        """The table, its rows sorted by question (stable: file order within one), so a pool is a slice."""
         import numpy as np
 
-        cols = [np.concatenate(c) if c else np.zeros(0, dtype=np.int64) for c in zip(*self._parts)] or \
-            [np.zeros(0, dtype=np.int64)] * 7
-        q = cols[0]
-        by_question = np.argsort(q, kind="stable")  # each question's attempts together, in file order
+        empty = np.zeros(0, dtype=np.int64)
+        cols = [np.concatenate(c) for c in zip(*self._parts)] if self._parts else [empty] * 7
+        q, v, index, correct, text_ref, refl_ref, n_refl = cols
+        order = np.argsort(q, kind="stable")
         count = np.bincount(q, minlength=len(qids))
-        table = _AttemptTable(qids, variants, *cols[1:], self._answers, self._ks, by_question,
-                              np.cumsum(count) - count, count)
+        k_start = np.cumsum(n_refl) - n_refl  # where each attempt's reflection indexes start in ks
+        answers = [self._answers[i] for i in order.tolist()]
+        table = _AttemptTable(qids, variants, np.cumsum(count) - count, count, *(a[order] for a in (
+            v, index, correct, text_ref, refl_ref, n_refl, k_start)), answers, self._ks)
         self._parts, self._answers, self._ks = [], [], []
         return table
 
 
 @dataclass
 class _AttemptTable:
+    """Usable attempts, rows sorted by question; question number ``q`` has rows ``first[q]`` on, ``count[q]``."""
+
     qids: list[str]
     variants: list[str]
-    variant: Any  # per attempt (file order), numpy
+    first: Any
+    count: Any
+    variant: Any  # numpy columns, one row per attempt
     index: Any
     correct: Any
     text_ref: Any
-    refl_ref: Any  # ref of the attempt's first kept reflection text
+    refl_ref: Any  # ref of the attempt's first kept reflection text (the others follow)
     n_refl: Any
+    k_start: Any  # where its reflections' indexes start in ks
     answers: list[str | None]
     ks: list[int]  # every attempt's reflection indexes, flat, in file order
-    by_question: Any  # attempt numbers sorted by question, stable
-    first: Any  # per question: where its attempts start in by_question
-    count: Any
-
-    def __post_init__(self) -> None:
-        import numpy as np
-
-        self.k_start = np.cumsum(self.n_refl) - self.n_refl  # where each attempt's indexes start in ks
 
     def pool(self, q: int) -> Pool:
         """The pool of question number ``q``: the Attempts the reader used to make, made now."""
-        first = int(self.first[q])
-        rows = self.by_question[first:first + int(self.count[q])]
-        qid, names, answers, ks = self.qids[q], self.variants, self.answers, self.ks
-        attempts = [Attempt(qid, names[v], i, c, answers[r], t, tuple(ks[k:k + n]), tuple(range(f, f + n)))
-                    for r, v, i, c, t, f, n, k in zip(
-                        rows.tolist(), self.variant[rows].tolist(), self.index[rows].tolist(),
-                        self.correct[rows].tolist(), self.text_ref[rows].tolist(), self.refl_ref[rows].tolist(),
-                        self.n_refl[rows].tolist(), self.k_start[rows].tolist())]
+        a = int(self.first[q])
+        b = a + int(self.count[q])
+        qid, names, ks = self.qids[q], self.variants, self.ks
+        attempts = [Attempt(qid, names[v], i, c, ans, t, tuple(ks[k:k + n]), tuple(range(f, f + n)))
+                    for v, i, c, ans, t, f, n, k in zip(
+                        self.variant[a:b].tolist(), self.index[a:b].tolist(), self.correct[a:b].tolist(),
+                        self.answers[a:b], self.text_ref[a:b].tolist(), self.refl_ref[a:b].tolist(),
+                        self.n_refl[a:b].tolist(), self.k_start[a:b].tolist())]
         return Pool(qid, attempts)
 
 
