@@ -13,9 +13,11 @@ one Python dict per row, with every verdict parsed by Python's ``re``, that was 
 read in batches of Arrow columns (raw_batches.py: pyarrow for parquet; msgspec, which skips unused fields,
 for JSONL), the next batches screened in threads while this one is assembled (Arrow's kernels release the GIL):
 verdicts and the text screen run on whole columns in RE2, ids and per-variant indexes in numpy, and Python
-touches only the texts that can go into a trace. What the kernels cannot judge exactly like Python (a text
-with a tag or thinking block to clean, or no ASCII letter; a reflection with Unicode that Python's
-case-insensitive ``re`` folds onto ASCII, ``raw_kernels.PYTHON_ONLY``) goes through the same Python functions as before.
+touches only the texts that can go into a trace. What is kept for the build (the texts in one buffer, the
+usable attempts as columns, a question's pool made when its traces are built) is in raw_store.py. What the
+kernels cannot judge exactly like Python (a text with a tag or thinking block to clean, or no ASCII letter; a
+reflection with Unicode that Python's case-insensitive ``re`` folds onto ASCII, ``raw_kernels.PYTHON_ONLY``)
+goes through the same Python functions as before.
 A batch of other column types, or holding a value that is an error, goes to the row-by-row reader, which also
 writes every error message. Both give the same pools and counts; tests hold the builds to recorded bytes.
 """
@@ -37,13 +39,14 @@ from pydantic import BaseModel, ConfigDict
 
 from skillfactory.prompting import parse_verdict
 from skillfactory.traces.clean import CHAT_SCREEN, TextScreen
-from skillfactory.traces.formats import STRUCTURE_TAGS, Attempt, Pool
+from skillfactory.traces.formats import STRUCTURE_TAGS
 from skillfactory.traces.parallel import available_cpus
 from skillfactory.traces.raw_batches import Batch, jsonl_batches, parquet_batches
 from skillfactory.traces.raw_kernels import (
     ALNUM, compiles, first_bools, firsts, flat_reflections, is_str, match, re2_literal, verdicts,
 )
-from skillfactory.traces.sources import Corpus, TraceInputError, Unit, count_attempt, unusable_reason
+from skillfactory.traces.raw_store import AttemptColumns, RawUnit, Texts
+from skillfactory.traces.sources import Corpus, TraceInputError, count_attempt, unusable_reason
 
 #: Rows read per batch (bounds memory on large files).
 BATCH_ROWS = 4096
@@ -146,10 +149,10 @@ class _Reader:
 
     def __init__(self, path: Path, c: RawColumns, screen: TextScreen):
         self.path, self.c, self.screen = path, c, screen
-        self.texts = _Texts()
+        self.texts = Texts()
         self.qids: list[str] = []  # question number -> id
         self.prompts: list[str] = []
-        self.attempts = _AttemptColumns()
+        self.attempts = AttemptColumns()
         self.variants: list[str] = []  # variant number -> name
         self.counters: dict[int, int] = {}  # question number << 24 | variant number -> rows so far
         self.astats: Counter = Counter()
@@ -166,7 +169,7 @@ class _Reader:
     def corpus(self) -> Corpus:
         order = sorted(range(len(self.qids)), key=self.qids.__getitem__)
         table = self.attempts.done(self.qids, self.variants)
-        units = [_RawUnit(self.qids[q], self.prompts[q], table, q) for q in order]
+        units = [RawUnit(self.qids[q], self.prompts[q], table, q) for q in order]
         text = self.texts.done()
         return Corpus(units, text, text, self.astats, self.rstats)
 
@@ -380,92 +383,6 @@ class _Reader:
                          ks[chosen].tolist(), refl_texts, astats, rstats)
 
 
-class _AttemptColumns:
-    """The usable attempts as columns, in file order; a question's :class:`Pool` is made when a trace asks.
-
-    Why not Attempt objects here: 470k of them (with their tuples and pools, ~10^6 objects at the published
-    scale) were a third of the reading time in this one process; made from these columns, each worker makes
-    the pools of its own questions, side by side, and the reading process holds a few numpy arrays.
-    """
-
-    def __init__(self) -> None:
-        self._parts: list[tuple[Any, ...]] = []
-        self._answers: list[str | None] = []
-        self._ks: list[int] = []
-
-    def add(self, q: Any, v: Any, index: Any, correct: list[bool], answers: list[str | None], refs: int,
-            refl0: int, n_refl: list[int], refl_index: list[int]) -> None:
-        """One batch's usable attempts: question and variant numbers, per-variant index, truth, answer; their
-        texts are refs ``refs, refs+1, ...``, their kept reflections' texts ``refl0, ...`` in the same order,
-        ``n_refl`` each, with those reflections' indexes in their rows flat in ``refl_index``."""
-        import numpy as np
-
-        n = np.asarray(n_refl, dtype=np.int64)
-        self._parts.append((q, v, index, np.asarray(correct, dtype=bool), refs + np.arange(len(q), dtype=np.int64),
-                            refl0 + np.cumsum(n) - n, n))
-        self._answers += answers
-        self._ks += refl_index
-
-    def done(self, qids: list[str], variants: list[str]) -> _AttemptTable:
-        """The table, its rows sorted by question (stable: file order within one), so a pool is a slice."""
-        import numpy as np
-
-        empty = np.zeros(0, dtype=np.int64)
-        cols = [np.concatenate(c) for c in zip(*self._parts)] if self._parts else [empty] * 7
-        q, v, index, correct, text_ref, refl_ref, n_refl = cols
-        order = np.argsort(q, kind="stable")
-        count = np.bincount(q, minlength=len(qids))
-        k_start = np.cumsum(n_refl) - n_refl  # where each attempt's reflection indexes start in ks
-        answers = [self._answers[i] for i in order.tolist()]
-        table = _AttemptTable(qids, variants, np.cumsum(count) - count, count, *(a[order] for a in (
-            v, index, correct, text_ref, refl_ref, n_refl, k_start)), answers, self._ks)
-        self._parts, self._answers, self._ks = [], [], []
-        return table
-
-
-@dataclass
-class _AttemptTable:
-    """Usable attempts, rows sorted by question; question number ``q`` has rows ``first[q]`` on, ``count[q]``."""
-
-    qids: list[str]
-    variants: list[str]
-    first: Any
-    count: Any
-    variant: Any  # numpy columns, one row per attempt
-    index: Any
-    correct: Any
-    text_ref: Any
-    refl_ref: Any  # ref of the attempt's first kept reflection text (the others follow)
-    n_refl: Any
-    k_start: Any  # where its reflections' indexes start in ks
-    answers: list[str | None]
-    ks: list[int]  # every attempt's reflection indexes, flat, in file order
-
-    def pool(self, q: int) -> Pool:
-        """The pool of question number ``q``: the Attempts the reader used to make, made now."""
-        a = int(self.first[q])
-        b = a + int(self.count[q])
-        qid, names, ks = self.qids[q], self.variants, self.ks
-        attempts = [Attempt(qid, names[v], i, c, ans, t, tuple(ks[k:k + n]), tuple(range(f, f + n)))
-                    for v, i, c, ans, t, f, n, k in zip(
-                        self.variant[a:b].tolist(), self.index[a:b].tolist(), self.correct[a:b].tolist(),
-                        self.answers[a:b], self.text_ref[a:b].tolist(), self.refl_ref[a:b].tolist(),
-                        self.n_refl[a:b].tolist(), self.k_start[a:b].tolist())]
-        return Pool(qid, attempts)
-
-
-class _RawUnit(Unit):
-    """A :class:`Unit` whose pool is made each time it is asked for (once per question in a build)."""
-
-    def __init__(self, question_id: str, prompt: str, table: _AttemptTable, number: int):
-        self.question_id, self.prompt, self.check = question_id, prompt, None
-        self._table, self._number = table, number
-
-    @property  # type: ignore[override]
-    def pool(self) -> Pool:
-        return self._table.pool(self._number)
-
-
 def _replaced(texts: Any, positions: Any, new: dict[int, str]) -> Any:
     """``texts`` (at ``positions`` of the batch) with the cleaned texts of ``new`` (by batch position) put in."""
     import numpy as np
@@ -479,42 +396,6 @@ def _replaced(texts: Any, positions: Any, new: dict[int, str]) -> Any:
     for m, j in hit:
         values[m] = new[j]
     return pa.array(values, pa.string())
-
-
-class _Texts:
-    """The texts a trace can use, UTF-8 in one buffer, each decoded when a trace uses it: a str each would
-    cost ~50 bytes more and fragment the heap (~0.3 GB more at the published scale)."""
-
-    def __init__(self) -> None:
-        from array import array
-
-        self._data = bytearray()
-        self._ends = array("q")
-
-    def add(self, texts: Any) -> int:
-        """Append an Arrow string array; returns the reference of its first text (the others follow)."""
-        import numpy as np
-        import pyarrow as pa
-
-        first = len(self._ends)
-        if len(texts) == 0:
-            return first
-        width = np.int64 if pa.types.is_large_string(texts.type) else np.int32
-        offsets = np.frombuffer(texts.buffers()[1], dtype=width)[texts.offset:texts.offset + len(texts) + 1]
-        base = len(self._data)
-        if offsets[-1] > offsets[0]:
-            self._data += memoryview(texts.buffers()[2])[offsets[0]:offsets[-1]]
-        self._ends.frombytes((offsets[1:].astype(np.int64) - offsets[0] + base).tobytes())
-        return first
-
-    def done(self) -> Callable[[int], str]:
-        """The reader of a text by reference (no more texts can be added)."""
-        data, ends = memoryview(self._data), self._ends
-
-        def text(ref: int) -> str:
-            return str(data[ends[ref - 1] if ref else 0:ends[ref]], "utf-8")
-
-        return text
 
 
 def _numbers(names: list[str], numbers: dict[str, int], by_number: list[str], intern: Any = None) -> list[int]:
