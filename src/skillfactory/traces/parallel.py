@@ -1,8 +1,8 @@
 """Run a function over chunks of work in forked worker processes, results in order.
 
-Why fork: the workers need the loaded corpus (0.5-1 GB of pools and texts at the published scale); a forked
-child shares it with the parent page by page instead of receiving a copy, so starting a worker costs
-milliseconds and no memory until it writes. Only on Linux, where fork is the platform's default and its
+Why fork: the workers need the loaded corpus (0.5-1 GB of pools or attempt columns, and texts, at the published
+scale); a forked child shares it with the parent page by page instead of receiving a copy, so starting a worker
+costs milliseconds and no memory until it writes. Only on Linux, where fork is the platform's default and its
 libraries (pyarrow's thread pools, msgspec) are fork-safe; elsewhere, or for one worker, the chunks run here.
 
 Order and memory: chunks are handed out ``ahead`` per worker at a time and their results returned in the
@@ -114,8 +114,8 @@ def _ctrl_c_held() -> Iterator[list[int]]:
     A Python-level handler, not a blocked signal mask: the mask is per thread, and a terminal's Ctrl-C goes
     to the process, so the kernel hands it to any other thread that has it unblocked (a library's pool
     thread), and Python runs the handler in the main thread when that thread has taken it - in the fork
-    again, or later (most likely what interrupted a CI run of the suite after this module's Ctrl-C test). Python runs handlers only in the main thread, so called from
-    another thread there is nothing to hold back.
+    again, or later (most likely what interrupted a CI run of the suite after this module's Ctrl-C test).
+    Python runs handlers only in the main thread, so called from another thread there is nothing to hold back.
     """
     import signal
     import threading
