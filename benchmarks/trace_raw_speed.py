@@ -120,10 +120,13 @@ def tree_pss_mib(pid: int) -> float:
 def measure(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> tuple[float, float, float]:
     """(wall seconds, CPU seconds, peak memory in MiB) of one child process and its own children; its output
     goes to ``log``. Memory: the larger of the biggest process's RSS high-water mark (``wait4``) and the
-    process tree's summed PSS, sampled every 50 ms (our build forks workers; the published script does not)."""
+    process tree's summed PSS, sampled every 50 ms (our build forks workers; the published script does not).
+    Each run starts on a quiet disk (``sync``): the writes of the run before are not timed in this one."""
     import threading
 
     peak, done = [0.0], threading.Event()
+    os.sync()  # the last run's files reach the disk before this one starts, not while it runs
+    time.sleep(1.0)
     with log.open("w") as f:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
@@ -180,6 +183,7 @@ def run_ours(raw: Path, work: Path, n: int, workers: int | None = None) -> tuple
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "skillfactory.cli"]
     cmd += ["traces", "build", "--raw", str(raw), "--formats", "*C_full", "--max-responses", "5", "--seed", "0",
             "--out", str(out), "--force"] + (["--workers", str(workers)] if workers else [])
+    shutil.rmtree(out, ignore_errors=True)  # as for the published side: not timed replacing the last run's files
     wall, cpu, peak = measure(cmd, work / f"ours_q{n}.log")
     return wall, cpu, peak, json.loads((out / "summary.json").read_text())["traces"]
 

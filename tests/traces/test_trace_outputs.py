@@ -112,3 +112,36 @@ def test_a_failed_build_leaves_no_dataset_and_keeps_the_old(tmp_path):
         raise RuntimeError("interrupted")
     assert (tmp_path / "dataset" / "state.json").read_bytes() == before
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+def test_files_are_synced_as_they_grow_and_end_the_same(tmp_path, monkeypatch):
+    synced: list[int] = []
+    fdatasync = outputs.os.fdatasync
+
+    def counting(fd: int) -> None:
+        synced.append(fd)
+        fdatasync(fd)
+
+    rng = random.Random(3)
+    traces = [trace(rng, i) for i in range(400)]
+    with TraceWriter(tmp_path / "whole") as w:
+        for t in traces:
+            w.write(t)
+    monkeypatch.setattr(outputs, "SYNC_EVERY", 10_000)
+    monkeypatch.setattr(outputs.os, "fdatasync", counting)
+    with TraceWriter(tmp_path / "synced") as w:
+        for t in traces:
+            w.write(t)
+    assert len(synced) >= 2  # in the background, before the last sync at the end
+    for name in ("traces.jsonl", "llamafactory/traces.json", "dataset/data-00000-of-00001.arrow"):
+        assert (tmp_path / "synced" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+
+
+def test_an_aborted_build_waits_for_its_syncs_and_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(outputs, "SYNC_EVERY", 1)
+    rng = random.Random(4)
+    with pytest.raises(RuntimeError), TraceWriter(tmp_path) as w:
+        for i in range(1500):
+            w.write(trace(rng, i))
+        raise RuntimeError("interrupted")
+    assert not list(tmp_path.rglob("*.tmp")) and not (tmp_path / "traces.jsonl").exists()

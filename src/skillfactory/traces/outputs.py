@@ -44,6 +44,8 @@ BATCH_ROWS = 1000
 JSON_BLOCK = 1 << 22
 #: Traces encoded together by :meth:`TraceWriter.write`.
 ENCODE_EVERY = 1000
+#: Bytes written to an output file between two background syncs (:class:`_AtomicFile`).
+SYNC_EVERY = 64 << 20
 
 _ENCODE = msgspec.json.Encoder().encode
 _ROLES = {"user": "human", "assistant": "gpt", "system": "system"}
@@ -113,16 +115,44 @@ def encode(traces: Sequence[Trace]) -> Encoded:
 
 
 class _AtomicFile:
-    """A file written under a temporary name and renamed into place on ``commit``."""
+    """A file written under a temporary name and renamed into place on ``commit``, synced to disk first.
+
+    Why sync as it grows (:meth:`write`): a build writes up to a gigabyte, which the kernel holds in memory
+    until asked; one fsync at the end then waited for all of it (1.2-1.6 s of a 10 s build at 30,000 raw
+    questions). Every :data:`SYNC_EVERY` bytes an fdatasync of what is written runs in a thread of its own, so
+    the disk works while traces are built and the last sync waits only for the tail.
+    """
 
     def __init__(self, path: Path):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, self.tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         self.f: BinaryIO = os.fdopen(fd, "wb")
+        self._unsynced = 0
+        self._syncing: Future | None = None
+        self._syncer: ThreadPoolExecutor | None = None
+
+    def write(self, data: bytes | memoryview) -> None:
+        """Write ``data``; start a background sync of the file each :data:`SYNC_EVERY` bytes."""
+        self.f.write(data)
+        self._unsynced += len(data)
+        if self._unsynced >= SYNC_EVERY and (self._syncing is None or self._syncing.done()):
+            self.f.flush()  # to the kernel: what the sync writes
+            self._syncer = self._syncer or ThreadPoolExecutor(1, thread_name_prefix="sync")
+            self._syncing = self._syncer.submit(os.fdatasync, self.f.fileno())
+            self._unsynced = 0
+
+    def _stop_syncing(self) -> None:
+        if self._syncer is not None:
+            self._syncer.shutdown(wait=True)  # a sync running on a closed descriptor could hit another file
+            self._syncer = None
+        if self._syncing is not None:
+            syncing, self._syncing = self._syncing, None
+            syncing.result()
 
     def sync(self) -> None:
         self.f.flush()
+        self._stop_syncing()
         os.fsync(self.f.fileno())
         self.f.close()
 
@@ -131,6 +161,10 @@ class _AtomicFile:
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
+        try:
+            self._stop_syncing()
+        except OSError:
+            pass  # the file is being thrown away
         if not self.f.closed:
             self.f.close()
         Path(self.tmp).unlink(missing_ok=True)
@@ -189,10 +223,10 @@ class TraceWriter:
         self._flush()
         if part.n == 0:
             return
-        self._io(self._jsonl.f.write, part.jsonl)
+        self._io(self._jsonl.write, part.jsonl)
         self._io(self.sha.update, part.jsonl)
-        self._io(self._lf.f.write, b"\n" if self.n == 0 else b",\n")
-        self._io(self._lf.f.write, part.sharegpt)
+        self._io(self._lf.write, b"\n" if self.n == 0 else b",\n")
+        self._io(self._lf.write, part.sharegpt)
         self._io(self._dataset.add, part.batch, part.line_lengths)
         self.n += part.n
 
