@@ -29,10 +29,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from skillfactory.artifacts import cache_key, read_manifest, write_manifest
 from skillfactory.console import StepProgress
 from skillfactory.locking import locks_folder
-from skillfactory.records import Trace, atomic_write_text
+from skillfactory.records import SCHEMA_VERSION, atomic_write_text
 from skillfactory.traces.clean import TextScreen
 from skillfactory.traces.formats import CORRECT_FORMATS, FORMATS, FULL_FORMATS, MIN_BLOCKS, choose_n, render, select
-from skillfactory.traces.outputs import ENCODE_EVERY, Encoded, Handed, TraceWriter, encode
+from skillfactory.traces.outputs import ENCODE_EVERY, Encoded, Handed, TraceRow, TraceWriter, encode
 from skillfactory.traces.parallel import default_workers, forkable, handoff_folder, ordered_map
 from skillfactory.traces.raw import RawColumns, load_raw
 from skillfactory.traces.sources import Corpus, Unit, load_records
@@ -201,11 +201,12 @@ def formats_for(cfg: TraceConfig, question_id: str, repeat: int) -> list[str]:
     return rng.choices(names, weights=[cfg.formats[n] for n in names])
 
 
-def traces_for_unit(unit: Unit, cfg: TraceConfig, corpus: Corpus, tally: Tally) -> Iterator[Trace]:
-    """Every trace of one question, in a fixed order (repeat, format, n); skips are counted in ``tally``."""
+def traces_for_unit(unit: Unit, cfg: TraceConfig, corpus: Corpus, tally: Tally) -> Iterator[Any]:
+    """Every trace of one question (a :data:`~skillfactory.traces.outputs.TraceRow`), in a fixed order (repeat,
+    format, n); skips are counted in ``tally``."""
     qid, pool = unit.question_id, unit.pool
     rng = random.Random(0)  # re-seeded per trace: the state of a new Random(seed), without making one
-    # a question's traces reuse its attempts (15 blocks in the 5 *C_full traces): decode each text once
+    # a question's traces reuse its attempts (15 blocks in the 5 *C_full traces): decode and strip each text once
     sample_text, reflection_text = _memo(corpus.sample_text), _memo(corpus.reflection_text)
     for r in range(cfg.repeats):
         for fmt in formats_for(cfg, qid, r):
@@ -224,27 +225,28 @@ def traces_for_unit(unit: Unit, cfg: TraceConfig, corpus: Corpus, tally: Tally) 
                     tally.skip(fmt, "final_answer_fails_check")
                     continue
                 tally.made(fmt, len(sel.attempts), done.final_correct)
-                yield Trace.trusted(
-                    id=f"{qid}|{fmt}|r{r}" + (f"|n{n}" if full else ""),
-                    question_id=qid,
-                    format=fmt,
-                    messages=[{"role": "user", "content": unit.prompt},
-                              {"role": "assistant", "content": done.assistant}],
-                    n_attempts=len(sel.attempts),
-                    sample_ids=done.sample_ids,
-                    reflection_ids=done.reflection_ids,
-                    final_correct=done.final_correct,
+                yield TraceRow(  # Trace's fields, in its order
+                    SCHEMA_VERSION,
+                    f"{qid}|{fmt}|r{r}|n{n}" if full else f"{qid}|{fmt}|r{r}",  # id
+                    qid,
+                    fmt,
+                    [{"role": "user", "content": unit.prompt}, {"role": "assistant", "content": done.assistant}],
+                    len(sel.attempts),  # n_attempts
+                    done.sample_ids,
+                    done.reflection_ids,
+                    done.final_correct,
                 )
 
 
 def _memo(text: Callable[[int], str]) -> Callable[[int], str]:
-    """``text`` remembering what it gave (for one question's traces)."""
+    """``text``, stripped, remembering what it gave (for one question's traces; render strips the texts, and a
+    stripped text's strip is itself, not a copy)."""
     seen: dict[int, str] = {}
 
     def get(ref: int) -> str:
         value = seen.get(ref)
         if value is None:
-            value = seen[ref] = text(ref)
+            value = seen[ref] = text(ref).strip()
         return value
 
     return get

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from skillfactory.prompting import REFLECT_CLOSE, REFLECT_OPEN, SAMPLE_CLOSE, SAMPLE_OPEN, THINK_CLOSE, THINK_OPEN
@@ -61,26 +61,39 @@ class Attempt(NamedTuple):
         return f"{self.sample_id}|r{self.refl_index[k]}"
 
 
-@dataclass
 class Pool:
-    """The usable attempts of one question, sorted, with the indexes the selections need."""
+    """The usable attempts of one question, sorted by (variant, index), with the indexes the selections need.
 
-    question_id: str
-    attempts: list[Attempt]
-    correct: list[Attempt] = field(init=False)
-    incorrect: list[Attempt] = field(init=False)
-    by_variant: dict[str, list[Attempt]] = field(init=False)
+    ``ordered=True``: the attempts come sorted already (the raw reader sorts them all at once in numpy), so
+    they are not sorted again; a question's pool is made once per build, 30,000 times at the published scale.
+    """
 
-    def __post_init__(self) -> None:
-        self.attempts = sorted(self.attempts, key=lambda a: (a.variant, a.index))
-        self.correct = [a for a in self.attempts if a.correct]
-        self.incorrect = [a for a in self.attempts if not a.correct]
-        self.by_variant = {}
+    __slots__ = ("question_id", "attempts", "correct", "incorrect", "by_variant")
+
+    def __init__(self, question_id: str, attempts: list[Attempt], *, ordered: bool = False):
+        self.question_id = question_id
+        self.attempts = attempts if ordered else sorted(attempts, key=_variant_index)
+        self.correct: list[Attempt] = []
+        self.incorrect: list[Attempt] = []
+        self.by_variant: dict[str, list[Attempt]] = {}
+        correct, incorrect, by_variant = self.correct.append, self.incorrect.append, self.by_variant
         for a in self.attempts:
-            self.by_variant.setdefault(a.variant, []).append(a)
+            (correct if a.correct else incorrect)(a)
+            same = by_variant.get(a.variant)
+            if same is None:
+                by_variant[a.variant] = [a]
+            else:
+                same.append(a)
+
+    def __repr__(self) -> str:
+        return f"Pool({self.question_id!r}, {len(self.attempts)} attempts, {len(self.correct)} correct)"
 
     def variants_with(self, correct: bool) -> list[str]:
         return [v for v, atts in self.by_variant.items() if any(a.correct == correct for a in atts)]
+
+
+def _variant_index(a: Attempt) -> tuple[str, int]:
+    return a.variant, a.index
 
 
 @dataclass(frozen=True)
@@ -274,18 +287,17 @@ def render(
     ending = phrases.pick(rng, "ending", pool_size)
 
     lines = [THINK_OPEN]
-    for i, (a, k) in enumerate(zip(atts, chosen)):
-        lines += [SAMPLE_OPEN, sample_text(a.text_ref).strip(), SAMPLE_CLOSE]
+    glue.append(tail)  # what follows the last block: the confirm phrase, or nothing
+    for a, k, after in zip(atts, chosen, glue):
+        lines += (SAMPLE_OPEN, sample_text(a.text_ref).strip(), SAMPLE_CLOSE)
         if with_reflection:
-            lines += [REFLECT_OPEN, reflection_text(a.refl_refs[k]).strip(), REFLECT_CLOSE]
-        if i < len(glue):
-            lines.append(glue[i])
-    if tail:
-        lines.append(tail)
-    lines.append(THINK_CLOSE)
+            lines += (REFLECT_OPEN, reflection_text(a.refl_refs[k]).strip(), REFLECT_CLOSE)
+        if after is not None:
+            lines.append(after)
     last = atts[-1]
     final = last.answer if last.answer is not None else ""
-    assistant = "\n".join(lines) + f"\n\n{ending}\n\n<answer>\n{final}\n</answer>"
-    sample_ids = [a.sample_id for a in atts]
+    # one join for the whole turn (it is copied once): "...</think>\n\n{ending}\n\n<answer>\n{final}\n</answer>"
+    lines += (THINK_CLOSE, "", ending, "", "<answer>", final, "</answer>")
+    sample_ids = [sample_id(a.question_id, a.variant, a.index) for a in atts]
     refl_ids = [f"{sid}|r{a.refl_index[k]}" for sid, a, k in zip(sample_ids, atts, chosen)] if with_reflection else []
-    return Rendered(assistant, sample_ids, refl_ids, final, last.correct)
+    return Rendered("\n".join(lines), sample_ids, refl_ids, final, last.correct)

@@ -48,6 +48,11 @@ ENCODE_EVERY = 1000
 SYNC_EVERY = 64 << 20
 
 _ENCODE = msgspec.json.Encoder().encode
+
+#: A trace as the writers take it: :class:`~skillfactory.records.Trace`'s fields, in its order, unvalidated.
+#: Why not the pydantic record: the builder makes 10^5 of them, and a Struct is made in a tenth of the time of
+#: even ``Trace.trusted`` and encodes to the same JSON object (the tests compare it with ``model_dump_json``).
+TraceRow = msgspec.defstruct("TraceRow", [(name, Any) for name in Trace.model_fields], module=__name__)
 _ROLES = {"user": "human", "assistant": "gpt", "system": "system"}
 _ROLE_JSON = {role: _ENCODE(name) for role, name in _ROLES.items()}
 
@@ -106,10 +111,15 @@ class Handed:
         return Encoded(self.n, view[:a], view[a:b], self.line_lengths, batch)
 
 
-def encode(traces: Sequence[Trace]) -> Encoded:
-    """Encode traces (fields exactly as :class:`~skillfactory.records.Trace` declares them)."""
-    # a Trace's __dict__ is its fields in declaration order: the object model_dump_json() writes
-    lines = [_ENCODE(t.__dict__) + b"\n" for t in traces]
+def trace_row(trace: Trace) -> Any:
+    """The :data:`TraceRow` of a validated trace (its ``__dict__`` is its fields in declaration order)."""
+    return TraceRow(*trace.__dict__.values())
+
+
+def encode(traces: Sequence[Any]) -> Encoded:
+    """Encode traces given as :data:`TraceRow` (or :class:`~skillfactory.records.Trace`, converted here)."""
+    traces = [t if isinstance(t, TraceRow) else trace_row(t) for t in traces]
+    lines = [_ENCODE(t) + b"\n" for t in traces]
     return Encoded(len(traces), b"".join(lines), b",\n".join(map(sharegpt_json, traces)), list(map(len, lines)),
                    _record_batch(traces))
 

@@ -42,13 +42,16 @@ class AttemptColumns:
         self._ks += refl_index
 
     def done(self, qids: list[str], variants: list[str]) -> AttemptTable:
-        """The table, its rows sorted by question (stable: file order within one), so a pool is a slice."""
+        """The table, its rows sorted by question, then as a :class:`Pool` sorts them (variant name, index), so
+        a pool is a slice in its order."""
         import numpy as np
 
         empty = np.zeros(0, dtype=np.int64)
         cols = [np.concatenate(c) for c in zip(*self._parts)] if self._parts else [empty] * 7
         q, v, index, correct, text_ref, refl_ref, n_refl = cols
-        order = np.argsort(q, kind="stable")
+        rank = {name: r for r, name in enumerate(sorted(variants))}
+        by_name = np.array([rank[name] for name in variants] or [0], dtype=np.int64)
+        order = np.lexsort((index, by_name[v], q))
         count = np.bincount(q, minlength=len(qids))
         k_start = np.cumsum(n_refl) - n_refl  # where each attempt's reflection indexes start in ks
         answers = [self._answers[i] for i in order.tolist()]
@@ -86,7 +89,7 @@ class AttemptTable:
                         self.variant[a:b].tolist(), self.index[a:b].tolist(), self.correct[a:b].tolist(),
                         self.answers[a:b], self.text_ref[a:b].tolist(), self.refl_ref[a:b].tolist(),
                         self.n_refl[a:b].tolist(), self.k_start[a:b].tolist())]
-        return Pool(qid, attempts)
+        return Pool(qid, attempts, ordered=True)
 
 
 class RawUnit(Unit):
