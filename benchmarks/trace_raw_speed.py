@@ -19,8 +19,9 @@ with 5 responses and write their Hugging Face dataset:
   ``save_to_disk`` (its only output is a Hub push).
 
 Each run is a fresh child process; the wall time includes interpreter start and imports, the CPU time counts
-its worker processes too, the peak memory is the larger of its RSS high-water mark (``wait4``) and its process
-tree's summed PSS (shared pages split among the processes sharing them) sampled every 50 ms. ``datasets`` converts the parquet to its Arrow cache on first use,
+its worker processes too, the peak memory is its RSS high-water mark (``wait4``) and, for ours, the larger of that
+and its process tree's summed PSS (shared pages split among the processes sharing them) sampled every 50 ms in one
+more, untimed run (sampling slows a run). ``datasets`` converts the parquet to its Arrow cache on first use,
 as it does a Hub download: by default the published side is timed on a filled cache (an untimed first run fills
 it), which is the faster case for it; ``--cache cold`` times the first use.
 """
@@ -117,10 +118,13 @@ def tree_pss_mib(pid: int) -> float:
     return total / 1024
 
 
-def measure(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> tuple[float, float, float]:
+def measure(cmd: list[str], log: Path, env: dict[str, str] | None = None,
+            sample: bool = False) -> tuple[float, float, float]:
     """(wall seconds, CPU seconds, peak memory in MiB) of one child process and its own children; its output
-    goes to ``log``. Memory: the larger of the biggest process's RSS high-water mark (``wait4``) and the
-    process tree's summed PSS, sampled every 50 ms (our build forks workers; the published script does not).
+    goes to ``log``. Memory: the biggest process's RSS high-water mark (``wait4``), and with ``sample`` the
+    larger of that and the process tree's summed PSS, sampled every 50 ms (our build forks workers; the
+    published script does not). Sampling reads every process's page tables and slowed our three-process
+    build by 0.5-1 s, so the timed runs do not sample; one run more does, for the memory.
     Each run starts on a quiet disk (``sync``): the writes of the run before are not timed in this one."""
     import threading
 
@@ -131,16 +135,18 @@ def measure(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> tup
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
 
-        def sample() -> None:
+        def sample_pss() -> None:
             while not done.wait(0.05):
                 peak[0] = max(peak[0], tree_pss_mib(proc.pid))
 
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
+        sampler = threading.Thread(target=sample_pss, daemon=True)
+        if sample:
+            sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         done.set()
-        sampler.join()
+        if sample:
+            sampler.join()
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{cmd[0]} failed (exit {os.waitstatus_to_exitcode(status)}); see {log}")
     return wall, usage.ru_utime + usage.ru_stime, max(usage.ru_maxrss / 1024, peak[0])
@@ -177,14 +183,15 @@ def run_published(script: Path, raw: Path, work: Path, n: int, cache: str) -> tu
     return wall, cpu, peak, len(__import__("datasets").load_from_disk(str(out)))
 
 
-def run_ours(raw: Path, work: Path, n: int, workers: int | None = None) -> tuple[float, float, float, int]:
+def run_ours(raw: Path, work: Path, n: int, workers: int | None = None,
+             sample: bool = False) -> tuple[float, float, float, int]:
     out = work / f"out_ours_q{n}"
     exe = Path(sys.executable).with_name("skillfactory")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "skillfactory.cli"]
     cmd += ["traces", "build", "--raw", str(raw), "--formats", "*C_full", "--max-responses", "5", "--seed", "0",
             "--out", str(out), "--force"] + (["--workers", str(workers)] if workers else [])
     shutil.rmtree(out, ignore_errors=True)  # as for the published side: not timed replacing the last run's files
-    wall, cpu, peak = measure(cmd, work / f"ours_q{n}.log")
+    wall, cpu, peak = measure(cmd, work / f"ours_q{n}.log", sample=sample)
     return wall, cpu, peak, json.loads((out / "summary.json").read_text())["traces"]
 
 
@@ -221,11 +228,14 @@ def main() -> None:
             if args.only != "published":
                 ours.append(run_ours(raw, work, n, args.workers))
         (pw, pc, pm, pt), (ow, oc, om, ot) = (min(r, key=lambda x: x[0]) if r else nan for r in (pub, ours))
+        if ours:  # its memory: the process tree's PSS, sampled in a run of its own (not timed)
+            om = max(om, run_ours(raw, work, n, args.workers, sample=True)[2])
         print(f"{n:>9} {n * args.rows:>7} {raw.stat().st_size / 2**20:>6.0f} | {pw:>11.1f} {pc:>6.1f} {pm:>6.0f} "
               f"{pt:>7} | {ow:>6.1f} {oc:>6.1f} {om:>5.0f} {ot:>7} | {pw / ow:>7.1f}x {pc / oc:>5.1f}x "
               f"{om / pm:>6.2f}", flush=True)
     print("speed-up: published / ours in wall time (CPU time, user+sys, in brackets: less sensitive to other load);"
-          " memory: ours peak RSS / published peak RSS. Wall includes start-up and imports. "
+          " memory: ours peak (PSS of its processes, in a run of its own) / published peak RSS. Wall includes start-up"
+          " and imports. "
           f"Load average now {os.getloadavg()[0]:.1f}.")
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from skillfactory.prompting import REFLECT_CLOSE, REFLECT_OPEN, SAMPLE_CLOSE, SAMPLE_OPEN, THINK_CLOSE, THINK_OPEN
@@ -96,9 +95,9 @@ def _variant_index(a: Attempt) -> tuple[str, int]:
     return a.variant, a.index
 
 
-@dataclass(frozen=True)
-class Selection:
-    """The attempts of one trace in order (a restated attempt appears twice) and its special glue."""
+class Selection(NamedTuple):
+    """The attempts of one trace in order (a restated attempt appears twice) and its special glue. (Tuples,
+    like :class:`Attempt`: made once per trace, a frozen dataclass costs several times as much.)"""
 
     attempts: list[Attempt]
     backtrack: bool = False  # the glue before the last attempt is a backtrack phrase (``*C*IC``)
@@ -248,8 +247,7 @@ def select(fmt: str, pool: Pool, rng: random.Random, n: int, distinct: bool) -> 
 
 
 # ---- rendering ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Rendered:
+class Rendered(NamedTuple):
     assistant: str
     sample_ids: list[str]
     reflection_ids: list[str]
