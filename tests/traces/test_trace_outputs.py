@@ -145,3 +145,12 @@ def test_an_aborted_build_waits_for_its_syncs_and_leaves_nothing(tmp_path, monke
             w.write(trace(rng, i))
         raise RuntimeError("interrupted")
     assert not list(tmp_path.rglob("*.tmp")) and not (tmp_path / "traces.jsonl").exists()
+
+
+def test_a_row_is_a_trace_without_validation():
+    assert outputs.TraceRow.__struct_fields__ == tuple(Trace.model_fields)  # the same fields, in its order
+    t = trace(random.Random(5), 7)
+    row = outputs.TraceRow(*(getattr(t, name) for name in Trace.model_fields))
+    assert row == outputs.trace_row(t)
+    assert encode([row]).jsonl == encode([t]).jsonl == t.model_dump_json().encode() + b"\n"
+    assert sharegpt_json(row) == sharegpt_json(t)
