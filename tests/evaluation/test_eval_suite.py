@@ -44,7 +44,7 @@ def test_bad_parameter_value(tmp_path):
 
 def test_unknown_entry_field_lists_fields(tmp_path):
     msg = error_of(write(tmp_path, "- {task: addsum, questions: 3}\n"))
-    assert "questions" in msg and "valid fields: task, params, n, samples" in msg
+    assert "questions" in msg and "valid fields here: task, params, n, samples" in msg
 
 
 def test_other_bad_suites(tmp_path):

@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from skillfactory.config import config_error
 from skillfactory.errors import SkillFactoryError
 from skillfactory.tasks import task_problem
 
@@ -146,11 +147,8 @@ def _validate_entry(where: str, i: int, item: Any) -> SuiteEntry:
         raise SuiteError(f"{where}: entry {i}: expected a mapping with 'task', got {type(item).__name__}")
     try:
         entry = SuiteEntry.model_validate(item)
-    except ValidationError as e:
-        first = e.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "entry"
-        valid = f" (valid fields: {', '.join(SuiteEntry.model_fields)})" if first["type"] == "extra_forbidden" else ""
-        raise SuiteError(f"{where}: entry {i}: field '{field}': {first['msg']}{valid}") from None
+    except ValidationError as e:  # worded as every config error: the field, the message, the valid fields
+        raise SuiteError(str(config_error(f"{where}: entry {i}", SuiteEntry, e))) from None
     problem = task_problem(entry.task, entry.params)
     if problem is not None:
         raise SuiteError(f"{where}: entry {i}: {problem}")
