@@ -139,13 +139,13 @@ def measure(cmd: list[str], log: Path, env: dict[str, str] | None = None,
             while not done.wait(0.05):
                 peak[0] = max(peak[0], tree_pss_mib(proc.pid))
 
-        sampler = threading.Thread(target=sample_pss, daemon=True)
-        if sample:
+        sampler = threading.Thread(target=sample_pss, daemon=True) if sample else None
+        if sampler:
             sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         done.set()
-        if sample:
+        if sampler:
             sampler.join()
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{cmd[0]} failed (exit {os.waitstatus_to_exitcode(status)}); see {log}")

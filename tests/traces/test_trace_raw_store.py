@@ -1,4 +1,5 @@
-"""The raw reader's store: attempts added batch by batch come back as each question's pool, in file order."""
+"""The raw reader's store: attempts added batch by batch come back as each question's pool, in its order
+(variant name, then index within the variant, counted in file order)."""
 
 from __future__ import annotations
 

@@ -287,8 +287,9 @@ def sharegpt(trace: Trace) -> dict[str, Any]:
     }
 
 
-def sharegpt_json(trace: Trace) -> bytes:
-    """``json.dumps(sharegpt(trace), ensure_ascii=False)``, encoded, without building the dict (3x faster)."""
+def sharegpt_json(trace: Any) -> bytes:
+    """``json.dumps(sharegpt(trace), ensure_ascii=False)``, encoded, without building the dict (3x faster); a
+    :data:`TraceRow` or a :class:`~skillfactory.records.Trace`."""
     parts = [b'{"id": ', _ENCODE(trace.id), b', "format": ', _ENCODE(trace.format), b', "conversations": [']
     for i, m in enumerate(trace.messages):
         parts += [b', {"from": ' if i else b'{"from": ', _ROLE_JSON[m["role"]], b', "value": ', _ENCODE(m["content"]),
@@ -348,7 +349,7 @@ def _dataset_schema() -> Any:
     return schema.with_metadata({"huggingface": json.dumps({"info": {"features": features}})})
 
 
-def _record_batch(traces: Sequence[Trace]) -> Any:
+def _record_batch(traces: Sequence[Any]) -> Any:
     import pyarrow as pa
 
     schema = _dataset_schema()

@@ -63,7 +63,8 @@ class AttemptColumns:
 
 @dataclass
 class AttemptTable:
-    """Usable attempts, rows sorted by question; question number ``q`` has rows ``first[q]`` on, ``count[q]``."""
+    """Usable attempts, rows sorted by question, then variant name and index (a :class:`Pool`'s order); question
+    number ``q`` has rows ``first[q]`` on, ``count[q]``."""
 
     qids: list[str]
     variants: list[str]
