@@ -12,8 +12,10 @@ one response, its correctness and extracted answer, ``--reflections`` reflection
 verdict matching the truth), written once per size to ``--workdir`` as parquet. Both tools build ``*C_full``
 with 5 responses and write their Hugging Face dataset:
 
-- ours: ``skillfactory traces build --raw FILE --formats "*C_full" --max-responses 5 --seed 0 --out OUT``
-  (also writes traces.jsonl, the LLaMA-Factory export and the summary);
+- ours, twice: ``skillfactory traces build --raw FILE --formats "*C_full" --max-responses 5 --seed 0 --out OUT``
+  (by default it also writes traces.jsonl and the LLaMA-Factory export: 1 GB in all at 30,000 questions), and
+  with ``--outputs dataset`` (the dataset only, as the published script: a third of the bytes). The two
+  datasets are compared byte for byte;
 - published: its own command line (``--num_responses_ignore_correctness 5 --num_repeats_per_question 1
   --formats '*C_full'``) with ``load_dataset`` pointed at the local parquet and ``push_to_hub`` replaced by
   ``save_to_disk`` (its only output is a Hub push).
@@ -183,16 +185,28 @@ def run_published(script: Path, raw: Path, work: Path, n: int, cache: str) -> tu
     return wall, cpu, peak, len(__import__("datasets").load_from_disk(str(out)))
 
 
-def run_ours(raw: Path, work: Path, n: int, workers: int | None = None,
+#: What our side writes, by row: everything it writes by default, and what the published script writes.
+OURS = {"all three outputs": None, "the dataset only": "dataset"}
+
+
+def run_ours(raw: Path, work: Path, n: int, workers: int | None = None, outputs: str | None = None,
              sample: bool = False) -> tuple[float, float, float, int]:
-    out = work / f"out_ours_q{n}"
+    out = work / f"out_ours_q{n}" if outputs is None else work / f"out_ours_q{n}_{outputs}"
     exe = Path(sys.executable).with_name("skillfactory")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "skillfactory.cli"]
     cmd += ["traces", "build", "--raw", str(raw), "--formats", "*C_full", "--max-responses", "5", "--seed", "0",
-            "--out", str(out), "--force"] + (["--workers", str(workers)] if workers else [])
+            "--out", str(out), "--force"] + (["--workers", str(workers)] if workers else []) + \
+        (["--outputs", outputs] if outputs else [])
     shutil.rmtree(out, ignore_errors=True)  # as for the published side: not timed replacing the last run's files
     wall, cpu, peak = measure(cmd, work / f"ours_q{n}.log", sample=sample)
     return wall, cpu, peak, json.loads((out / "summary.json").read_text())["traces"]
+
+
+def same_dataset(a: Path, b: Path) -> bool:
+    """Do two builds' dataset folders hold the same bytes?"""
+    names = sorted(p.name for p in a.iterdir())
+    return names == sorted(p.name for p in b.iterdir()) and all(
+        (a / name).read_bytes() == (b / name).read_bytes() for name in names)
 
 
 def main() -> None:
@@ -214,25 +228,33 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; published script: {script} "
           f"({args.cache} datasets cache); fastest of {args.repeat}")
     print(f"{'questions':>9} {'rows':>7} {'in MiB':>6} | {'published s':>11} {'cpu s':>6} {'MiB':>6} {'traces':>7} | "
-          f"{'ours s':>6} {'cpu s':>6} {'MiB':>5} {'traces':>7} | {'speed-up':>8} {'(cpu)':>6} {'memory':>6}")
+          f"{'ours, writing':<18} {'s':>5} {'cpu s':>6} {'MiB':>5} {'traces':>7} | {'speed-up':>8} {'(cpu)':>6} "
+          f"{'memory':>6}")
     nan = (float("nan"),) * 3 + (0,)
     for n in args.questions:
         raw = work / f"raw_q{n}_r{args.rows}_f{args.reflections}.parquet"
         if not raw.exists():
             print(f"  writing {raw} ...", flush=True)
             generate(raw, n, args.rows, args.reflections)
-        pub, ours = [], []
-        for _ in range(args.repeat):
+        pub, ours = [], {mode: [] for mode in OURS}
+        for _ in range(args.repeat):  # the two tools, and our two modes, in turn: each meets the same load
             if args.only != "ours":
                 pub.append(run_published(script, raw, work, n, args.cache))
             if args.only != "published":
-                ours.append(run_ours(raw, work, n, args.workers))
-        (pw, pc, pm, pt), (ow, oc, om, ot) = (min(r, key=lambda x: x[0]) if r else nan for r in (pub, ours))
-        if ours:  # its memory: the process tree's PSS, sampled in a run of its own (not timed)
-            om = max(om, run_ours(raw, work, n, args.workers, sample=True)[2])
-        print(f"{n:>9} {n * args.rows:>7} {raw.stat().st_size / 2**20:>6.0f} | {pw:>11.1f} {pc:>6.1f} {pm:>6.0f} "
-              f"{pt:>7} | {ow:>6.1f} {oc:>6.1f} {om:>5.0f} {ot:>7} | {pw / ow:>7.1f}x {pc / oc:>5.1f}x "
-              f"{om / pm:>6.2f}", flush=True)
+                for mode, outputs in OURS.items():
+                    ours[mode].append(run_ours(raw, work, n, args.workers, outputs))
+        pw, pc, pm, pt = min(pub, key=lambda x: x[0]) if pub else nan
+        for mode, outputs in OURS.items():
+            ow, oc, om, ot = min(ours[mode], key=lambda x: x[0]) if ours[mode] else nan
+            if ours[mode]:  # its memory: the process tree's PSS, sampled in a run of its own (not timed)
+                om = max(om, run_ours(raw, work, n, args.workers, outputs, sample=True)[2])
+            print(f"{n:>9} {n * args.rows:>7} {raw.stat().st_size / 2**20:>6.0f} | {pw:>11.1f} {pc:>6.1f} "
+                  f"{pm:>6.0f} {pt:>7} | {mode:<18} {ow:>5.1f} {oc:>6.1f} {om:>5.0f} {ot:>7} | {pw / ow:>7.1f}x "
+                  f"{pc / oc:>5.1f}x {om / pm:>6.2f}", flush=True)
+        if args.only != "published":
+            same = same_dataset(work / f"out_ours_q{n}" / "dataset", work / f"out_ours_q{n}_dataset" / "dataset")
+            print(f"{'':>9} our dataset, written alone or with the other two outputs: "
+                  f"{'the same bytes' if same else 'DIFFERENT BYTES'}", flush=True)
     print("speed-up: published / ours in wall time (CPU time, user+sys, in brackets: less sensitive to other load);"
           " memory: ours peak (PSS of its processes, in a run of its own) / published peak RSS. Wall includes start-up"
           " and imports. "

@@ -26,8 +26,8 @@ def build(tmp_path, name="out", seed=0, workers=None, **kw):
     return build_traces(cfg, progress=False, workers=workers), tmp_path / name
 
 
-def files(out):
-    names = ["traces.jsonl", "summary.json", "llamafactory/traces.json", "llamafactory/dataset_info.json"]
+def files(out, names=("traces.jsonl", "summary.json", "llamafactory/traces.json", "llamafactory/dataset_info.json")):
+    names = [*names, "dataset/state.json", "dataset/dataset_info.json"]
     names += sorted(p.name for p in (out / "dataset").glob("*.arrow"))
     return {n: (out / n if not n.endswith(".arrow") else out / "dataset" / n).read_bytes() for n in names}
 
@@ -125,6 +125,33 @@ def test_finished_build_is_skipped_and_rebuilt_when_inputs_change(tmp_path):
     assert changed["questions"]["total"] <= 5
 
 
+def test_outputs_written_alone_are_the_same_bytes_and_read_back(tmp_path, tiny_model_dir):
+    from skillfactory.training.sft import _message_rows
+    from skillfactory.traces.show import read_traces
+
+    _, whole = build(tmp_path, "all", formats=["*C_full", "*CC"], repeats=2)
+    summary, out = build(tmp_path, "one", formats=["*C_full", "*CC"], repeats=2, outputs="dataset")
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "dataset", "manifest.json", "summary.json"]
+    assert files(out, ["summary.json"]) == files(whole, ["summary.json"])
+    assert TraceConfig(samples="s", reflections="r", out="o", outputs="llamafactory,jsonl").outputs == [
+        "jsonl", "llamafactory"]  # one order, whatever the order given
+
+    jsonl = [json.loads(line) for line in (whole / "traces.jsonl").read_text().splitlines()]
+    assert read_traces(out, n=4, start=2, fmt="*CC") == read_traces(whole, n=4, start=2, fmt="*CC")
+    assert [m for _, m in _message_rows(out)] == [t["messages"] for t in jsonl]  # SFT reads the dataset
+
+    stamp = (out / "manifest.json").stat().st_mtime_ns
+    assert build(tmp_path, "one", formats=["*C_full", "*CC"], repeats=2, outputs=["dataset"])[0] == summary
+    assert (out / "manifest.json").stat().st_mtime_ns == stamp  # finished: not redone
+    build(tmp_path, "one", formats=["*C_full", "*CC"], repeats=2, outputs=["jsonl"])  # another config: rebuilt
+    assert not (out / "dataset").exists() and (out / "traces.jsonl").read_bytes() == (whole / "traces.jsonl").read_bytes()
+
+    with_tok, _ = build(tmp_path, "tok", formats=["*C_full"], max_responses=3, tokenizer=str(tiny_model_dir))
+    alone, _ = build(tmp_path, "tok1", formats=["*C_full"], max_responses=3, tokenizer=str(tiny_model_dir),
+                     outputs=["dataset"])
+    assert alone["token_lengths"] == with_tok["token_lengths"] is not None
+
+
 def test_summary_counts(tmp_path):
     summary, _ = build(tmp_path, formats=["*C*IC", "0C"], max_responses=4)
     samples, _ = make_records(7, n_questions=25)
@@ -198,6 +225,9 @@ def test_torn_last_line_is_skipped(tmp_path):
     (dict(formats=["*C*IC"], max_responses=2), "max_responses"),
     (dict(formats={"*C": 0.0}), "formats"),
     (dict(raw="x.parquet"), "raw"),
+    (dict(outputs=["llamafactory"]), "outputs"),
+    (dict(outputs=["dataset", "dataset"]), "outputs"),
+    (dict(outputs=["parquet"]), "outputs"),
 ])
 def test_config_errors_name_the_field(tmp_path, kw, field):
     from skillfactory.config import ConfigError, validate

@@ -48,6 +48,14 @@ def test_build_from_raw_and_records_then_show(tmp_path):
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "a2" / "traces.jsonl").read_bytes() == (tmp_path / "a" / "traces.jsonl").read_bytes()
     assert json.loads((tmp_path / "a2" / "manifest.json").read_text())["workers"] == 2
+    res = cli("traces", "build", "--raw", str(raw), "--formats", "*C_full", "--max-responses", "5", "--seed", "0",
+              "--outputs", "dataset", "--out", str(tmp_path / "a3"))  # as for a Hub push: the dataset only
+    assert res.returncode == 0, res.stderr
+    assert not (tmp_path / "a3" / "traces.jsonl").exists() and not (tmp_path / "a3" / "llamafactory").exists()
+    arrow = "dataset/data-00000-of-00001.arrow"
+    assert (tmp_path / "a3" / arrow).read_bytes() == (tmp_path / "a" / arrow).read_bytes()
+    shown = cli("traces", "show", str(tmp_path / "a3"), "-n", "1")
+    assert shown.returncode == 0 and "<sample>" in shown.stdout, shown.stderr
 
     s, r = write_records(tmp_path, 22, n_questions=10)
     res = cli("traces", "build", "--samples", str(s), "--reflections", str(r), "--formats", "*C*IC,*CC",

@@ -86,6 +86,61 @@ def test_dataset_is_what_datasets_saves(tmp_path, monkeypatch, case):
         assert ds[n - 1] == traces[-1].model_dump() and ds[0]["messages"] == traces[0].messages
 
 
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_dataset_written_alone_is_the_same_bytes(tmp_path, monkeypatch, case):
+    """Without the JSONL (which the layouts that are cut again at the end were once read back from)."""
+    n, size, block, shard_bytes, batch_bytes = CASES[case]
+    monkeypatch.setattr(outputs, "JSON_BLOCK", block)
+    monkeypatch.setattr(outputs, "MAX_SHARD_BYTES", shard_bytes)
+    monkeypatch.setattr(outputs, "MAX_BATCH_BYTES", batch_bytes)
+    rng = random.Random(n)
+    traces = [trace(rng, i, size) for i in range(n)]
+    for name, which in (("all", tuple(outputs.OUTPUTS)), ("alone", ("dataset",))):
+        with TraceWriter(tmp_path / name, which) as w:
+            for t in traces:
+                w.write(t)
+    alone = sorted(p.name for p in (tmp_path / "alone").iterdir())
+    assert alone == ["dataset"]
+    names = sorted(p.name for p in (tmp_path / "all" / "dataset").iterdir())
+    assert sorted(p.name for p in (tmp_path / "alone" / "dataset").iterdir()) == names
+    for name in names:
+        assert (tmp_path / "alone" / "dataset" / name).read_bytes() == (tmp_path / "all" / "dataset" / name).read_bytes()
+
+
+def test_each_output_alone_is_the_same_bytes_and_the_old_others_go(tmp_path):
+    rng = random.Random(3)
+    traces = [trace(rng, i) for i in range(40)]
+    with TraceWriter(tmp_path / "all") as w:
+        for t in traces:
+            w.write(t)
+    whole = {p.relative_to(tmp_path / "all"): p.read_bytes() for p in (tmp_path / "all").rglob("*") if p.is_file()}
+    out = tmp_path / "one"
+    for which in (("jsonl",), ("llamafactory",), ("dataset", "llamafactory"), ("jsonl", "dataset", "llamafactory")):
+        with TraceWriter(out, which) as w:  # into the same folder each time: the outputs of the last build only
+            w.write_encoded(encode(traces, which))
+        got = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+        wanted = {k: v for k, v in whole.items() if k.parts[0] in {outputs.OUTPUTS[o] for o in which}}
+        assert got == wanted, which
+
+
+def test_unknown_output_is_refused():
+    with pytest.raises(ValueError, match="unknown output 'parquet'"):
+        TraceWriter("x", ("dataset", "parquet"))
+
+
+def test_dataset_rows_read_what_datasets_reads(tmp_path):
+    import datasets
+
+    rng = random.Random(5)
+    traces = [trace(rng, i) for i in range(1500)]
+    with TraceWriter(tmp_path, ("dataset",)) as w:
+        for t in traces:
+            w.write(t)
+    rows = [r for batch in outputs.dataset_rows(tmp_path / "dataset", size=400) for r in batch]
+    assert rows == [t.model_dump() for t in traces] == list(datasets.load_from_disk(str(tmp_path / "dataset")))
+    assert outputs.read_source(tmp_path) == tmp_path / "dataset"
+
+
 @settings(max_examples=200, deadline=None)
 @given(ids=st.lists(TEXT, min_size=3, max_size=3), contents=st.lists(TEXT, min_size=1, max_size=3),
        refl=st.lists(TEXT, max_size=3), correct=st.booleans(), n=st.integers(0, 99))

@@ -20,6 +20,7 @@ import pytest
 
 from skillfactory.traces import build as build_module
 from skillfactory.traces import raw as raw_module
+from skillfactory.traces import outputs as written_outputs
 from skillfactory.traces.build import TraceConfig, build_traces
 from skillfactory.traces.formats import FORMATS
 from skillfactory.traces.raw import RawColumns, load_raw
@@ -206,6 +207,31 @@ def test_worker_processes_give_the_recorded_bytes(tmp_path, monkeypatch, config)
         build_traces(cfg, progress=False, workers=3)
         assert digests(out) == GOLDEN[f"{key}/{config}"], name
         assert json.loads((out / "manifest.json").read_text())["workers"] == 3
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="worker processes are forked on Linux only")
+@pytest.mark.parametrize("outputs", [["dataset"], ["jsonl", "llamafactory"]])
+def test_outputs_written_alone_give_the_recorded_bytes(tmp_path, monkeypatch, outputs):
+    monkeypatch.setattr(build_module, "ENCODE_EVERY", 7)
+    for name, (key, path, cols, configs) in write_inputs(tmp_path).items():
+        for workers in (1, 3):
+            out = tmp_path / f"out_{name}_{workers}"
+            cfg = TraceConfig(raw=str(path), out=str(out), columns=cols or RawColumns(), outputs=outputs,
+                              **CONFIGS[configs[0]])
+            build_traces(cfg, progress=False, workers=workers)
+            where = [WRITTEN[o] for o in outputs]
+            wanted = {k: v for k, v in GOLDEN[f"{key}/{configs[0]}"].items()
+                      if k == "summary.json" or k.split("/")[0] in where}
+            assert digests_of(out) == wanted, (name, workers)
+
+
+WRITTEN = written_outputs.OUTPUTS  # output name -> its file or folder
+
+
+def digests_of(out) -> dict[str, str]:
+    """Digests of every file of a build but its config and manifest."""
+    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+            for p in sorted(out.rglob("*")) if p.is_file() and p.name not in ("config.yaml", "manifest.json")}
 
 
 def test_batch_size_does_not_change_the_pools(tmp_path, monkeypatch):

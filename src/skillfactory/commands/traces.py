@@ -53,6 +53,8 @@ def build_cmd(
                                            help="Attempts of a trace from different prompt variants."),
     seed: int = typer.Option(None, "--seed"),
     tokenizer: str = typer.Option(None, "--tokenizer", help="Local tokenizer folder: token-length percentiles."),
+    outputs: str = typer.Option(None, "--outputs", help='What to write: "jsonl,dataset,llamafactory" (default all '
+                                                        'three); "dataset" alone as for a Hub push.'),
     column: list[str] = typer.Option(None, "--column", help="Raw column name FIELD=NAME (repeatable)."),
     out: str = typer.Option(None, "--out", "-o", help="Output folder."),
     force: bool = typer.Option(False, "--force", help="Rebuild even if OUT holds this finished build."),
@@ -62,13 +64,14 @@ def build_cmd(
     config: str = typer.Option(None, "--config", help="YAML file with TraceConfig fields."),
     set_: list[str] = typer.Option(None, "--set", help="Override any field: --set repeats=2 (repeatable)."),
 ) -> None:
-    """Build traces; writes OUT/traces.jsonl, OUT/dataset/, OUT/llamafactory/, OUT/summary.json."""
+    """Build traces; writes OUT/traces.jsonl, OUT/dataset/, OUT/llamafactory/ (those of --outputs), OUT/summary.json."""
     from skillfactory.config import deep_merge, load_config, parse_overrides
     from skillfactory.traces.build import TraceConfig, build_traces
 
     flags: dict[str, Any] = {k: v for k, v in dict(
         samples=samples, reflections=reflections, raw=raw, max_responses=max_responses, repeats=repeats,
-        distinct_variants=distinct_variants, seed=seed, tokenizer=tokenizer, out=out).items() if v is not None}
+        distinct_variants=distinct_variants, seed=seed, tokenizer=tokenizer, outputs=outputs, out=out).items()
+        if v is not None}
     if formats is not None:
         flags["formats"] = parse_formats(formats)
     if column:

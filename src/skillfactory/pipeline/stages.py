@@ -205,8 +205,10 @@ def traces_config(stage: Stage, inputs: dict[str, Path]) -> Any:
 def run_traces(stage: Stage, inputs: dict[str, Path]) -> Path:
     from skillfactory.traces.build import build_traces
 
+    from skillfactory.traces.outputs import read_source
+
     build_traces(traces_config(stage, inputs))
-    return stage.out / "traces.jsonl"
+    return read_source(stage.out)  # traces.jsonl, or the dataset when a recipe writes no JSONL
 
 
 def sft_settings(recipe: Recipe, seed: int) -> dict[str, Any]:

@@ -4,6 +4,9 @@
     ...                   formats=["*C_full"], max_responses=5, seed=0, out="run/traces")
     >>> summary = build_traces(cfg)   # OUT/traces.jsonl, OUT/dataset/, OUT/llamafactory/, OUT/summary.json
 
+``outputs`` chooses which of the three are written (e.g. ``["dataset"]`` for a Hub push only); SFT, ``traces
+show`` and the token lengths read the JSONL or, without it, the dataset.
+
 Determinism: every random choice of a trace comes from ``Random(f"{seed}/{question_id}/{format}/{repeat}/{n}")``
 and questions are visited in sorted order, so the same inputs and seed give byte-identical files, and a
 question's traces do not change when other questions are added. ``no_reflection`` is seeded like ``*C_full``,
@@ -22,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -32,11 +35,13 @@ from skillfactory.locking import locks_folder
 from skillfactory.records import SCHEMA_VERSION, atomic_write_text
 from skillfactory.traces.clean import TextScreen
 from skillfactory.traces.formats import CORRECT_FORMATS, FORMATS, FULL_FORMATS, MIN_BLOCKS, choose_n, render, select
-from skillfactory.traces.outputs import ENCODE_EVERY, Encoded, Handed, TraceRow, TraceWriter, encode
+from skillfactory.traces.outputs import (
+    ENCODE_EVERY, OUTPUTS, Encoded, Handed, TraceRow, TraceWriter, dataset_rows, encode,
+)
 from skillfactory.traces.parallel import default_workers, forkable, handoff_folder, ordered_map
 from skillfactory.traces.raw import RawColumns, load_raw
 from skillfactory.traces.sources import Corpus, Unit, load_records
-from skillfactory.traces.summary import Tally, token_lengths
+from skillfactory.traces.summary import Tally, jsonl_rows, token_lengths
 
 STAGE = "traces"
 
@@ -59,6 +64,9 @@ class TraceConfig(BaseModel):
     #: every wording garbles them (measured on the toy model: 43-72% of its glue lines verbatim after SFT)
     glue_pool_size: int | None = Field(None, ge=1)
     seed: int = 0
+    #: which files to write (traces.jsonl, the Hugging Face dataset, the LLaMA-Factory export); SFT reads the
+    #: first or the second, so one of them is needed
+    outputs: list[Literal["jsonl", "dataset", "llamafactory"]] = Field(default_factory=lambda: list(OUTPUTS))
     # a local model/tokenizer folder: report token-length percentiles, and refuse texts holding any of its
     # special tokens (the chat tokens of the common families are refused without it, see clean.py)
     tokenizer: str | None = None
@@ -68,6 +76,20 @@ class TraceConfig(BaseModel):
     @classmethod
     def _split(cls, v: Any) -> Any:
         return [f.strip() for f in v.split(",") if f.strip()] if isinstance(v, str) else v
+
+    @field_validator("outputs", mode="before")
+    @classmethod
+    def _split_outputs(cls, v: Any) -> Any:
+        return [o.strip() for o in v.split(",") if o.strip()] if isinstance(v, str) else v
+
+    @field_validator("outputs")
+    @classmethod
+    def _readable(cls, v: list[str]) -> list[str]:
+        if "jsonl" not in v and "dataset" not in v:
+            raise ValueError("write 'jsonl' or 'dataset' (or both): the traces are read back from one of them")
+        if len(set(v)) != len(v):
+            raise ValueError("an output is listed twice")
+        return [o for o in OUTPUTS if o in v]  # in one order, so the same outputs are the same config
 
     @field_validator("formats")
     @classmethod
@@ -133,7 +155,7 @@ def build_traces(cfg: TraceConfig, *, force: bool = False, progress: bool = True
             # the workers are forked here, before the writer's and the progress bar's threads start
             parts = ordered_map(_build_chunk, chunks, state=(corpus, cfg, folder), workers=workers)
             bar = StepProgress("traces", len(corpus.units), unit="questions", quiet=not progress)
-            with closing(parts), TraceWriter(out) as writer, bar:
+            with closing(parts), TraceWriter(out, cfg.outputs) as writer, bar:
                 for (start, stop), (part, part_tally) in zip(chunks, parts):
                     writer.write_encoded(part.load() if isinstance(part, Handed) else part)
                     tally.merge(part_tally)
@@ -148,7 +170,11 @@ def build_traces(cfg: TraceConfig, *, force: bool = False, progress: bool = True
     summary = tally.as_dict()
     summary["attempts"] = dict(sorted(attempts.items()))
     summary["reflections"] = dict(sorted(reflections.items()))
-    summary["token_lengths"] = token_lengths(out / "traces.jsonl", cfg.tokenizer) if cfg.tokenizer else None
+    if cfg.tokenizer:
+        rows = (jsonl_rows(out / OUTPUTS["jsonl"]) if "jsonl" in cfg.outputs else dataset_rows(out / OUTPUTS["dataset"]))
+        summary["token_lengths"] = token_lengths(rows, cfg.tokenizer)
+    else:
+        summary["token_lengths"] = None
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     seconds = round(time.perf_counter() - t0, 3)
     write_manifest(out, STAGE, config=cfg, inputs=inputs, counts={"traces": summary["traces"]}, seed=cfg.seed,
@@ -188,7 +214,7 @@ def _build_chunk(corpus: Corpus, cfg: TraceConfig, folder: str | None,
         tally.start_question()
         traces += traces_for_unit(unit, cfg, corpus, tally)
         tally.end_question()
-    part = encode(traces)
+    part = encode(traces, cfg.outputs)
     return (part.to_file(folder) if folder else part), tally
 
 
@@ -272,7 +298,7 @@ def _finished(out: Path, cfg: TraceConfig, inputs: dict[str, str], fps: dict[str
     """The saved summary when ``out`` holds a finished build of this very config and these input files."""
     manifest = read_manifest(out)
     summary = out / "summary.json"
-    if manifest is None or not summary.exists() or not (out / "traces.jsonl").exists():
+    if manifest is None or not summary.exists() or not all((out / OUTPUTS[o]).exists() for o in cfg.outputs):
         return None
     key = cache_key({"stage": STAGE, "config": cfg.model_dump(mode="json"), "inputs": inputs})
     if manifest.get("cache_key") != key or manifest.get("input_fingerprints") != fps:

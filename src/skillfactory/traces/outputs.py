@@ -1,5 +1,9 @@
 """Writers of the trace builder's outputs: chat JSONL, LLaMA-Factory sharegpt export, Hugging Face dataset.
 
+Any of the three can be left out (:data:`OUTPUTS`, the traces stage's ``outputs``): a user who only pushes the
+dataset to the Hub, as the published script does, need not write the other two-thirds of the bytes. The files
+written are the same bytes whichever others are written with them.
+
 Traces are streamed to temporary files and renamed into place at the end (atomic: a reader sees the old
 file or the new one, never half of one), so memory does not grow with the number of traces.
 
@@ -21,8 +25,9 @@ import json
 import os
 import shutil
 import tempfile
+from array import array
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import accumulate
@@ -33,6 +38,8 @@ import msgspec
 
 from skillfactory.records import Trace
 
+#: The outputs a build can write, by the name the config gives them, and where each goes in the output folder.
+OUTPUTS: dict[str, str] = {"jsonl": "traces.jsonl", "dataset": "dataset", "llamafactory": "llamafactory"}
 #: Name of the dataset entry written to ``llamafactory/dataset_info.json``.
 LLAMAFACTORY_NAME = "skillfactory_traces"
 LLAMAFACTORY_FILE = "traces.json"
@@ -64,9 +71,9 @@ class Encoded:
 
     n: int
     jsonl: bytes | memoryview  # their traces.jsonl lines
-    sharegpt: bytes | memoryview  # their sharegpt objects, joined by ",\n"
+    sharegpt: bytes | memoryview  # their sharegpt objects, joined by ",\n" (empty: not asked for)
     line_lengths: list[int]  # bytes of each JSONL line, newline included
-    batch: Any  # Arrow record batch of their dataset rows
+    batch: Any  # Arrow record batch of their dataset rows (None: not asked for)
 
     def to_file(self, folder: str | Path) -> Handed:
         """Write this part to a new file in ``folder`` (a worker process's side of :class:`Handed`)."""
@@ -76,9 +83,10 @@ class Encoded:
         with os.fdopen(fd, "wb") as f:
             f.write(self.jsonl)
             f.write(self.sharegpt)
-            with pa.ipc.new_stream(f, self.batch.schema) as stream:
-                stream.write_batch(self.batch)
-        return Handed(path, self.n, len(self.jsonl), len(self.sharegpt), self.line_lengths)
+            if self.batch is not None:
+                with pa.ipc.new_stream(f, self.batch.schema) as stream:
+                    stream.write_batch(self.batch)
+        return Handed(path, self.n, len(self.jsonl), len(self.sharegpt), self.line_lengths, self.batch is not None)
 
 
 @dataclass
@@ -96,6 +104,7 @@ class Handed:
     jsonl_bytes: int
     sharegpt_bytes: int
     line_lengths: list[int]
+    has_batch: bool = True
 
     def load(self) -> Encoded:
         """The part, its bytes views of the mapped file (removed now; the mapping lives while they do)."""
@@ -104,11 +113,12 @@ class Handed:
         import pyarrow as pa
 
         with open(self.path, "rb") as f:
-            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            empty = os.fstat(f.fileno()).st_size == 0  # no traces, no batch: nothing to map
+            mapped = b"" if empty else mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         os.unlink(self.path)
         view = memoryview(mapped)
         a, b = self.jsonl_bytes, self.jsonl_bytes + self.sharegpt_bytes
-        batch = pa.ipc.open_stream(pa.py_buffer(view[b:])).read_next_batch()
+        batch = pa.ipc.open_stream(pa.py_buffer(view[b:])).read_next_batch() if self.has_batch else None
         return Encoded(self.n, view[:a], view[a:b], self.line_lengths, batch)
 
 
@@ -117,12 +127,14 @@ def trace_row(trace: Trace) -> Any:
     return TraceRow(*trace.__dict__.values())
 
 
-def encode(traces: Sequence[Any]) -> Encoded:
-    """Encode traces given as :data:`TraceRow` (or :class:`~skillfactory.records.Trace`, converted here)."""
+def encode(traces: Sequence[Any], outputs: Collection[str] = tuple(OUTPUTS)) -> Encoded:
+    """Encode traces given as :data:`TraceRow` (or :class:`~skillfactory.records.Trace`, converted here) for
+    ``outputs``. The JSONL lines are always made: the dataset's layout and fingerprint come from them."""
     traces = [t if isinstance(t, TraceRow) else trace_row(t) for t in traces]
     lines = [_ENCODE(t) + b"\n" for t in traces]
-    return Encoded(len(traces), b"".join(lines), b",\n".join(map(sharegpt_json, traces)), list(map(len, lines)),
-                   _record_batch(traces))
+    share = b",\n".join(map(sharegpt_json, traces)) if "llamafactory" in outputs else b""
+    batch = _record_batch(traces) if "dataset" in outputs else None
+    return Encoded(len(traces), b"".join(lines), share, list(map(len, lines)), batch)
 
 
 class _AtomicFile:
@@ -204,23 +216,31 @@ class _InOrder:
 
 class TraceWriter:
     """Streams traces to ``OUT/traces.jsonl``, ``OUT/llamafactory/traces.json`` (a sharegpt JSON array) and
-    ``OUT/dataset/`` (a Hugging Face dataset), all put in place when the block ends without an error.
+    ``OUT/dataset/`` (a Hugging Face dataset), those of ``outputs`` only, all put in place when the block ends
+    without an error. An output left out is removed from ``OUT`` then, so the folder never holds files of two
+    builds.
 
         with TraceWriter(out) as w:
             w.write(trace)           # or w.write_encoded(encode(traces))
     """
 
-    def __init__(self, out: str | Path):
+    def __init__(self, out: str | Path, outputs: Collection[str] = tuple(OUTPUTS)):
+        unknown = [o for o in outputs if o not in OUTPUTS]
+        if unknown:
+            raise ValueError(f"unknown output {unknown[0]!r} (outputs: {', '.join(OUTPUTS)})")
         self.out = Path(out)
+        self.outputs = tuple(o for o in OUTPUTS if o in outputs)
         self.n = 0
         self.sha = hashlib.sha256()
         self._pending: list[Trace] = []
 
     def __enter__(self) -> TraceWriter:
-        self._jsonl = _AtomicFile(self.out / "traces.jsonl")
-        self._lf = _AtomicFile(self.out / "llamafactory" / LLAMAFACTORY_FILE)
-        self._lf.f.write(b"[")
-        self._dataset = DatasetWriter(self.out / "dataset")
+        has = self.outputs
+        self._jsonl = _AtomicFile(self.out / OUTPUTS["jsonl"]) if "jsonl" in has else None
+        self._lf = _AtomicFile(self.out / "llamafactory" / LLAMAFACTORY_FILE) if "llamafactory" in has else None
+        if self._lf is not None:
+            self._lf.f.write(b"[")
+        self._dataset = DatasetWriter(self.out / OUTPUTS["dataset"]) if "dataset" in has else None
         self._io = _InOrder()
         return self
 
@@ -234,17 +254,20 @@ class TraceWriter:
         self._flush()
         if part.n == 0:
             return
-        self._io(self._jsonl.write, part.jsonl)
-        self._io(self.sha.update, part.jsonl)
-        self._io(self._lf.write, b"\n" if self.n == 0 else b",\n")
-        self._io(self._lf.write, part.sharegpt)
-        self._io(self._dataset.add, part.batch, part.line_lengths)
+        if self._jsonl is not None:
+            self._io(self._jsonl.write, part.jsonl)
+        if self._lf is not None:
+            self._io(self._lf.write, b"\n" if self.n == 0 else b",\n")
+            self._io(self._lf.write, part.sharegpt)
+        if self._dataset is not None:
+            self._io(self.sha.update, part.jsonl)  # the dataset's fingerprint
+            self._io(self._dataset.add, part.batch, part.line_lengths)
         self.n += part.n
 
     def _flush(self) -> None:
         if self._pending:
             pending, self._pending = self._pending, []
-            self.write_encoded(encode(pending))
+            self.write_encoded(encode(pending, self.outputs))
 
     def __exit__(self, exc_type: Any, *exc: Any) -> None:
         if exc_type is not None:
@@ -258,24 +281,59 @@ class TraceWriter:
             self._abort()
             raise
 
+    def _files(self) -> list[_AtomicFile]:
+        return [f for f in (self._jsonl, self._lf) if f is not None]
+
     def _abort(self) -> None:
         self._io.close(wait=False)
-        self._jsonl.abort()
-        self._lf.abort()
-        self._dataset.abort()
+        for f in self._files():
+            f.abort()
+        if self._dataset is not None:
+            self._dataset.abort()
 
     def _commit(self) -> None:
-        self._lf.f.write(b"\n]\n")
+        if self._lf is not None:
+            self._lf.f.write(b"\n]\n")
         with ThreadPoolExecutor(2) as pool:  # both fsyncs at once, while the dataset is finished
-            synced = [pool.submit(f.sync) for f in (self._jsonl, self._lf)]
-            self._dataset.finish(self.sha.hexdigest()[:16], Path(self._jsonl.tmp))
+            synced = [pool.submit(f.sync) for f in self._files()]
+            if self._dataset is not None:
+                self._dataset.finish(self.sha.hexdigest()[:16])
             for done in synced:
                 done.result()
-        for f in (self._jsonl, self._lf):
+        for f in self._files():
             os.replace(f.tmp, f.path)
-        info = {LLAMAFACTORY_NAME: llamafactory_entry()}
-        _atomic_text(self.out / "llamafactory" / "dataset_info.json", json.dumps(info, indent=2) + "\n")
-        self._dataset.commit()
+        if self._lf is not None:
+            info = {LLAMAFACTORY_NAME: llamafactory_entry()}
+            _atomic_text(self.out / "llamafactory" / "dataset_info.json", json.dumps(info, indent=2) + "\n")
+        if self._dataset is not None:
+            self._dataset.commit()
+        for name, where in OUTPUTS.items():  # a former build's outputs that this one does not write
+            if name not in self.outputs:
+                path = self.out / where
+                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def read_source(path: str | Path) -> Path:
+    """Where the traces of ``path`` are: a traces stage folder gives its traces.jsonl, or its dataset folder
+    when the build wrote no JSONL; any other path is returned as it is."""
+    path = Path(path)
+    if path.is_dir() and not (path / OUTPUTS["jsonl"]).exists() and (path / OUTPUTS["dataset"] / "state.json").exists():
+        return path / OUTPUTS["dataset"]
+    return path / OUTPUTS["jsonl"] if path.is_dir() and (path / OUTPUTS["jsonl"]).exists() else path
+
+
+def dataset_rows(folder: str | Path, size: int = 512) -> Iterator[list[dict[str, Any]]]:
+    """The rows of a dataset folder written here (or by ``save_to_disk``), as dicts, ``size`` at a time, read
+    with pyarrow (no ``datasets`` import)."""
+    import pyarrow as pa
+
+    folder = Path(folder)
+    state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+    for entry in state["_data_files"]:
+        with pa.memory_map(str(folder / entry["filename"])) as source:
+            for batch in pa.ipc.open_stream(source):
+                for start in range(0, batch.num_rows, size):
+                    yield batch.slice(start, size).to_pylist()
 
 
 def sharegpt(trace: Trace) -> dict[str, Any]:
@@ -385,7 +443,8 @@ class DatasetWriter:
     IPC pads a sliced buffer to 64 bytes with whatever follows it, so the rows are regrouped into the chunks
     that reader makes (its 4 MiB blocks, found from the line lengths) and cut into batches the way
     ``save_to_disk`` cuts them. Only when that guess of the layout fails (more than 500 MB: several shards;
-    rows of over 100 kB: smaller batches; a line of over 2 MiB: larger blocks) is the JSONL read back.
+    rows of over 100 kB: smaller batches; a line of over 2 MiB: larger blocks) are the rows read back from the
+    stream written here and cut again, knowing them all (no JSONL is needed, so none need be written).
     """
 
     def __init__(self, out_dir: Path):
@@ -399,6 +458,7 @@ class DatasetWriter:
         self._writer = pa.ipc.new_stream(str(self._stream), self.schema)
         self._batches = _SaveBatches(self._writer, BATCH_ROWS)
         self._pieces: list[Any] = []  # slices of record batches making the reader's current chunk
+        self._lengths = array("q")  # every row's JSONL line length, for a layout cut again at the end
         self.rows = self.nbytes = self.max_line = 0
         self._end, self._block = 0, 0  # JSONL bytes so far; the reader's block of the last line
 
@@ -408,6 +468,7 @@ class DatasetWriter:
 
         if not line_lengths:
             return
+        self._lengths.extend(line_lengths)
         # the reader's chunks: a line ending in block k (its end in (k*B, (k+1)*B]) is in the chunk of block k
         blocks = (self._end + np.cumsum(line_lengths, dtype=np.int64) - 1) // JSON_BLOCK
         starts = np.flatnonzero(np.diff(blocks, prepend=self._block)).tolist()
@@ -422,21 +483,16 @@ class DatasetWriter:
             self._pieces.append(batch.slice(a, b - a))
 
     def _finish_chunk(self) -> None:
-        import pyarrow as pa
-
         if not self._pieces:
             return
-        # copied into buffers of its own (an empty piece makes even a single slice be copied), as the reader's
-        table = pa.Table.from_batches([*self._pieces, self._pieces[0].slice(0, 0)]).combine_chunks()
-        chunk = table.to_batches()[0]
+        chunk = _combined(self._pieces)
         self.rows += chunk.num_rows
         self.nbytes += chunk.nbytes
         self._batches.feed(chunk)
         self._pieces = []
 
-    def finish(self, fingerprint: str, jsonl: Path) -> None:
-        """Write the files (``fingerprint``: the dataset's ``_fingerprint``; ``jsonl``: the traces written, read
-        back only when the layout guess failed); :meth:`commit` puts them in place."""
+    def finish(self, fingerprint: str) -> None:
+        """Write the files (``fingerprint``: the dataset's ``_fingerprint``); :meth:`commit` puts them in place."""
         self._finish_chunk()
         self._batches.close()
         self._writer.close()
@@ -447,9 +503,9 @@ class DatasetWriter:
         if shards == 1 and batch == BATCH_ROWS and 2 * self.max_line <= JSON_BLOCK:
             os.replace(self._stream, self.tmp / names[0])
         else:
-            self._stream.unlink()
             if shards:
-                self._from_jsonl(jsonl, names, batch)
+                self._cut_again(names, batch)
+            self._stream.unlink()
         state = {"_data_files": [{"filename": n} for n in names], "_fingerprint": fingerprint,
                  "_format_columns": None, "_format_kwargs": {}, "_format_type": None,
                  "_output_all_columns": False, "_split": None}
@@ -462,17 +518,36 @@ class DatasetWriter:
         shutil.rmtree(self.out_dir, ignore_errors=True)
         os.replace(self.tmp, self.out_dir)
 
-    def _from_jsonl(self, jsonl: Path, names: list[str], batch: int) -> None:
-        """The old route, streamed: the JSONL read in the reader's chunks, cut into contiguous shards
-        (``Dataset.shard(contiguous=True)``) of ``batch``-row batches."""
+    def _reader_chunks(self) -> Iterator[Any]:
+        """The rows written, streamed back from the stream file, in the chunks pyarrow's JSON reader makes of
+        their JSONL with the block size it needs (at least twice the longest line)."""
+        import numpy as np
         import pyarrow as pa
-        import pyarrow.json as pj
 
-        read = pj.ReadOptions(block_size=max(JSON_BLOCK, 2 * self.max_line))
-        parse = pj.ParseOptions(explicit_schema=_schema(), unexpected_field_behavior="ignore")
-        chunks = (pa.Table.from_batches([b]).select(self.schema.names).cast(self.schema).to_batches()[0]
-                  for b in pj.open_json(jsonl, read_options=read, parse_options=parse))
+        block = max(JSON_BLOCK, 2 * self.max_line)
+        ends = np.cumsum(np.frombuffer(self._lengths, dtype=np.int64)) - 1
+        sizes = np.bincount((ends // block) - ends[0] // block).tolist() if len(ends) else []
+        with pa.memory_map(str(self._stream)) as source:
+            batches = iter(pa.ipc.open_stream(source))
+            piece, at = None, 0  # the batch being cut; its rows already in a chunk
+            for size in sizes:
+                pieces = []
+                while size:
+                    if piece is None or at == piece.num_rows:
+                        piece, at = next(batches), 0
+                    take = piece.slice(at, size)
+                    pieces.append(take)
+                    at, size = at + take.num_rows, size - take.num_rows
+                if pieces:
+                    yield _combined(pieces)
+
+    def _cut_again(self, names: list[str], batch: int) -> None:
+        """The rows in the reader's chunks, cut into contiguous shards (``Dataset.shard(contiguous=True)``) of
+        ``batch``-row batches."""
+        import pyarrow as pa
+
         div, mod = divmod(self.rows, len(names))
+        chunks = self._reader_chunks()
         chunk, at = next(chunks), 0  # the current chunk; rows of it already in a shard
         for i, name in enumerate(names):
             with pa.ipc.new_stream(str(self.tmp / name), self.schema) as out:
@@ -488,6 +563,14 @@ class DatasetWriter:
     def abort(self) -> None:
         self._writer.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _combined(pieces: list[Any]) -> Any:
+    """Record batch slices as one batch in buffers of its own, as the JSON reader makes a chunk (an empty piece
+    makes even a single slice be copied)."""
+    import pyarrow as pa
+
+    return pa.Table.from_batches([*pieces, pieces[0].slice(0, 0)]).combine_chunks().to_batches()[0]
 
 
 class _SaveBatches:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,8 @@ def percentiles(values: list[int]) -> dict[str, float]:
     return out
 
 
-def _batches(traces_jsonl: Path, size: int = 512) -> Iterator[list[dict[str, Any]]]:
+def jsonl_rows(traces_jsonl: Path, size: int = 512) -> Iterator[list[dict[str, Any]]]:
+    """The traces of a traces.jsonl, as dicts, ``size`` at a time."""
     batch: list[dict[str, Any]] = []
     with traces_jsonl.open(encoding="utf-8") as f:
         for line in f:
@@ -100,9 +101,10 @@ def _batches(traces_jsonl: Path, size: int = 512) -> Iterator[list[dict[str, Any
         yield batch
 
 
-def token_lengths(traces_jsonl: Path, tokenizer_path: str) -> dict[str, Any]:
+def token_lengths(rows: Iterable[list[dict[str, Any]]], tokenizer_path: str) -> dict[str, Any]:
     """Token counts of whole chats (the tokenizer's chat template when it has one) and of assistant turns,
-    as percentiles overall and per format: what SFT's ``max_length`` must hold."""
+    as percentiles overall and per format: what SFT's ``max_length`` must hold. ``rows``: batches of traces as
+    dicts (:func:`jsonl_rows`, or ``outputs.dataset_rows`` when only the dataset was written)."""
     try:
         from transformers import AutoTokenizer
 
@@ -111,7 +113,7 @@ def token_lengths(traces_jsonl: Path, tokenizer_path: str) -> dict[str, Any]:
         raise TraceInputError(f"tokenizer {tokenizer_path!r}: cannot load it ({e}); give a local model folder") from None
     chat: dict[str, list[int]] = defaultdict(list)
     assistant: dict[str, list[int]] = defaultdict(list)
-    for batch in _batches(traces_jsonl):
+    for batch in rows:
         convs = [t["messages"] for t in batch]
         if tok.chat_template:
             texts = tok.apply_chat_template(convs, tokenize=False)

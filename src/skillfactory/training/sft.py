@@ -57,8 +57,9 @@ class SFTRunConfig(TrainRunConfig):
 
 def _message_rows(path: Path) -> list[tuple[str, list[dict[str, str]]]]:
     """(where, messages) for every row: where = "file:line" or "dataset row i", for error messages."""
-    if path.is_dir() and (path / "traces.jsonl").exists():
-        path = path / "traces.jsonl"
+    from skillfactory.traces.outputs import read_source
+
+    path = read_source(path)  # a traces stage folder: its traces.jsonl, or its dataset
     if path.is_dir():
         from datasets import load_from_disk
 
