@@ -67,22 +67,29 @@ class Pool:
     they are not sorted again; a question's pool is made once per build, 30,000 times at the published scale.
     """
 
-    __slots__ = ("question_id", "attempts", "correct", "incorrect", "by_variant")
+    __slots__ = ("question_id", "attempts", "correct", "incorrect", "_by_variant")
 
     def __init__(self, question_id: str, attempts: list[Attempt], *, ordered: bool = False):
         self.question_id = question_id
         self.attempts = attempts if ordered else sorted(attempts, key=_variant_index)
-        self.correct: list[Attempt] = []
-        self.incorrect: list[Attempt] = []
-        self.by_variant: dict[str, list[Attempt]] = {}
-        correct, incorrect, by_variant = self.correct.append, self.incorrect.append, self.by_variant
-        for a in self.attempts:
-            (correct if a.correct else incorrect)(a)
-            same = by_variant.get(a.variant)
-            if same is None:
-                by_variant[a.variant] = [a]
-            else:
-                same.append(a)
+        self.correct: list[Attempt] = [a for a in self.attempts if a.correct]
+        self.incorrect: list[Attempt] = [a for a in self.attempts if not a.correct]
+        self._by_variant: dict[str, list[Attempt]] | None = None
+
+    @property
+    def by_variant(self) -> dict[str, list[Attempt]]:
+        """Variant -> its attempts, in order; made when first asked (only distinct-variant selections and
+        variable-length formats ask, so the ``*C_full`` build never pays for it)."""
+        if self._by_variant is None:
+            by_variant: dict[str, list[Attempt]] = {}
+            for a in self.attempts:
+                same = by_variant.get(a.variant)
+                if same is None:
+                    by_variant[a.variant] = [a]
+                else:
+                    same.append(a)
+            self._by_variant = by_variant
+        return self._by_variant
 
     def __repr__(self) -> str:
         return f"Pool({self.question_id!r}, {len(self.attempts)} attempts, {len(self.correct)} correct)"
@@ -129,6 +136,9 @@ def _fill(rng: random.Random, pool: Pool, k: int, fixed: Sequence[Attempt], dist
         used = {a.variant for a in fixed}
         variants = rng.sample([v for v in pool.by_variant if v not in used], k)
         return [rng.choice(pool.by_variant[v]) for v in variants]
+    if len(fixed) == 1:  # the common case (*C, *C_full): no set
+        one = fixed[0]
+        return rng.sample([a for a in pool.attempts if a is not one], k)
     taken = {id(a) for a in fixed}
     return rng.sample([a for a in pool.attempts if id(a) not in taken], k)
 

@@ -56,7 +56,7 @@ class AttemptColumns:
         k_start = np.cumsum(n_refl) - n_refl  # where each attempt's reflection indexes start in ks
         answers = [self._answers[i] for i in order.tolist()]
         table = AttemptTable(qids, variants, np.cumsum(count) - count, count, *(a[order] for a in (
-            v, index, correct, text_ref, refl_ref, n_refl, k_start)), answers, self._ks)
+            v, index, correct, text_ref, refl_ref, n_refl, k_start)), answers, tuple(self._ks))
         self._parts, self._answers, self._ks = [], [], []
         return table
 
@@ -78,14 +78,14 @@ class AttemptTable:
     n_refl: Any
     k_start: Any  # where its reflections' indexes start in ks
     answers: list[str | None]
-    ks: list[int]  # every attempt's reflection indexes, flat, in file order
+    ks: tuple[int, ...]  # every attempt's reflection indexes, flat, in file order (a slice of it is an Attempt's)
 
     def pool(self, q: int) -> Pool:
         """The pool of question number ``q``: the Attempts the reader used to make, made now."""
         a = int(self.first[q])
         b = a + int(self.count[q])
         qid, names, ks = self.qids[q], self.variants, self.ks
-        attempts = [Attempt(qid, names[v], i, c, ans, t, tuple(ks[k:k + n]), tuple(range(f, f + n)))
+        attempts = [Attempt(qid, names[v], i, c, ans, t, ks[k:k + n], tuple(range(f, f + n)))
                     for v, i, c, ans, t, f, n, k in zip(
                         self.variant[a:b].tolist(), self.index[a:b].tolist(), self.correct[a:b].tolist(),
                         self.answers[a:b], self.text_ref[a:b].tolist(), self.refl_ref[a:b].tolist(),
