@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from trace_helpers import as_in_trace, raw_rows
 
 from skillfactory.errors import SkillFactoryError
@@ -15,6 +18,7 @@ from skillfactory.records import Trace, read_jsonl
 from skillfactory.traces.build import TraceConfig, build_traces
 from skillfactory.traces.clean import TextScreen
 from skillfactory.traces.formats import FORMATS
+from skillfactory.traces import raw as raw_module
 from skillfactory.traces.raw import RawColumns
 
 RESPONSE = "model_responses__mutated_prompts"
@@ -180,3 +184,13 @@ def test_a_raw_build_does_not_import_datasets(tmp_path):
             "assert 'datasets' not in sys.modules, 'datasets was imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True)
     assert (tmp_path / "out" / "dataset" / "state.json").exists()
+
+
+@settings(max_examples=300, deadline=None)
+@given(question=st.text(st.characters(exclude_categories=("Cs",))),
+       answer=st.one_of(st.none(), st.text(st.characters(exclude_categories=("Cs",))), st.integers(-2**80, 2**80)))
+def test_question_ids_are_the_hash_of_what_json_writes(question, answer):
+    key = json.dumps([question, answer], ensure_ascii=False, default=str).encode()
+    assert raw_module._hashed_id(question, answer) == "raw/" + hashlib.sha256(key).hexdigest()[:16]
+    assert raw_module._hashed_id(question, [answer]) == "raw/" + hashlib.sha256(
+        json.dumps([question, [answer]], ensure_ascii=False, default=str).encode()).hexdigest()[:16]

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from pydantic import BaseModel, ConfigDict
 
 from skillfactory.prompting import parse_verdict
@@ -47,6 +48,8 @@ from skillfactory.traces.raw_kernels import (
 )
 from skillfactory.traces.raw_store import AttemptColumns, RawUnit, Texts
 from skillfactory.traces.sources import Corpus, TraceInputError, count_attempt, unusable_reason
+
+_JSON = msgspec.json.Encoder().encode
 
 #: Rows read per batch (bounds memory on large files).
 BATCH_ROWS = 4096
@@ -412,8 +415,14 @@ def _numbers(names: list[str], numbers: dict[str, int], by_number: list[str], in
 
 # ---- row helpers ------------------------------------------------------------------------------------------------
 def _hashed_id(question: str, answer: Any) -> str:
-    key = json.dumps([question, answer], ensure_ascii=False, default=str)
-    return "raw/" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    """``raw/`` + the start of the sha256 of ``json.dumps([question, answer], ensure_ascii=False, default=str)``.
+    For a str question and a str, int or None answer (all a columnar file holds) msgspec writes those bytes
+    (the tests compare) in a quarter of the time: 30,000 questions are hashed on the reader's one thread."""
+    if type(question) is str and (answer is None or type(answer) in (str, int)):
+        key = b"[" + _JSON(question) + b", " + _JSON(answer) + b"]"
+    else:
+        key = json.dumps([question, answer], ensure_ascii=False, default=str).encode()
+    return "raw/" + hashlib.sha256(key).hexdigest()[:16]
 
 
 def _first(value: Any) -> Any:
