@@ -57,17 +57,23 @@ CASES = {  # name: (traces, text size, JSON block, shard bytes, batch bytes)
 }
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_dataset_is_what_datasets_saves(tmp_path, monkeypatch, case):
-    import datasets
-
+def layout_case(monkeypatch, case: str) -> list[Trace]:
+    """The traces of a CASES entry, with the writer's layout limits set to its figures."""
     n, size, block, shard_bytes, batch_bytes = CASES[case]
     monkeypatch.setattr(outputs, "JSON_BLOCK", block)
     monkeypatch.setattr(outputs, "MAX_SHARD_BYTES", shard_bytes)
     monkeypatch.setattr(outputs, "MAX_BATCH_BYTES", batch_bytes)
-    monkeypatch.setattr(datasets.config, "MAX_ROW_GROUP_SIZE", batch_bytes)
     rng = random.Random(n)
-    traces = [trace(rng, i, size) for i in range(n)]
+    return [trace(rng, i, size) for i in range(n)]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_dataset_is_what_datasets_saves(tmp_path, monkeypatch, case):
+    import datasets
+
+    n, _, block, shard_bytes, batch_bytes = CASES[case]
+    traces = layout_case(monkeypatch, case)
+    monkeypatch.setattr(datasets.config, "MAX_ROW_GROUP_SIZE", batch_bytes)
     with TraceWriter(tmp_path / "out") as w:
         for t in traces:
             w.write(t)
@@ -89,12 +95,7 @@ def test_dataset_is_what_datasets_saves(tmp_path, monkeypatch, case):
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_a_dataset_written_alone_is_the_same_bytes(tmp_path, monkeypatch, case):
     """Without the JSONL (which the layouts that are cut again at the end were once read back from)."""
-    n, size, block, shard_bytes, batch_bytes = CASES[case]
-    monkeypatch.setattr(outputs, "JSON_BLOCK", block)
-    monkeypatch.setattr(outputs, "MAX_SHARD_BYTES", shard_bytes)
-    monkeypatch.setattr(outputs, "MAX_BATCH_BYTES", batch_bytes)
-    rng = random.Random(n)
-    traces = [trace(rng, i, size) for i in range(n)]
+    traces = layout_case(monkeypatch, case)
     for name, which in (("all", tuple(outputs.OUTPUTS)), ("alone", ("dataset",))):
         with TraceWriter(tmp_path / name, which) as w:
             for t in traces:

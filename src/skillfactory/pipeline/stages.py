@@ -204,7 +204,6 @@ def traces_config(stage: Stage, inputs: dict[str, Path]) -> Any:
 
 def run_traces(stage: Stage, inputs: dict[str, Path]) -> Path:
     from skillfactory.traces.build import build_traces
-
     from skillfactory.traces.outputs import read_source
 
     build_traces(traces_config(stage, inputs))

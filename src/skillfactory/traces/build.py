@@ -72,15 +72,10 @@ class TraceConfig(BaseModel):
     tokenizer: str | None = None
     out: str  # output folder
 
-    @field_validator("formats", mode="before")
+    @field_validator("formats", "outputs", mode="before")
     @classmethod
     def _split(cls, v: Any) -> Any:
         return [f.strip() for f in v.split(",") if f.strip()] if isinstance(v, str) else v
-
-    @field_validator("outputs", mode="before")
-    @classmethod
-    def _split_outputs(cls, v: Any) -> Any:
-        return [o.strip() for o in v.split(",") if o.strip()] if isinstance(v, str) else v
 
     @field_validator("outputs")
     @classmethod

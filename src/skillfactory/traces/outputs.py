@@ -317,9 +317,12 @@ def read_source(path: str | Path) -> Path:
     """Where the traces of ``path`` are: a traces stage folder gives its traces.jsonl, or its dataset folder
     when the build wrote no JSONL; any other path is returned as it is."""
     path = Path(path)
-    if path.is_dir() and not (path / OUTPUTS["jsonl"]).exists() and (path / OUTPUTS["dataset"] / "state.json").exists():
-        return path / OUTPUTS["dataset"]
-    return path / OUTPUTS["jsonl"] if path.is_dir() and (path / OUTPUTS["jsonl"]).exists() else path
+    if path.is_dir():
+        if (path / OUTPUTS["jsonl"]).exists():
+            return path / OUTPUTS["jsonl"]
+        if (path / OUTPUTS["dataset"] / "state.json").exists():
+            return path / OUTPUTS["dataset"]
+    return path
 
 
 def dataset_rows(folder: str | Path, size: int = 512) -> Iterator[list[dict[str, Any]]]:
