@@ -121,12 +121,13 @@ CONFIGS = {
     "star": dict(formats=["*C_full"], max_responses=5, seed=0),  # the published recipe
 }
 
-# sha256 (first 16 hex digits) of each output, recorded with the row-by-row reader before the fast one.
+# sha256 (first 16 hex digits) of each output, recorded with the row-by-row reader before the fast one
+# (state.json's since its fingerprint is hashed line by line: the JSONL and the Arrow files are unchanged).
 GOLDEN: dict[str, dict[str, str]] = {
     "plain/all": {
         "dataset/data-00000-of-00001.arrow": "380f21a900daa152",
         "dataset/dataset_info.json": "db2798635164d522",
-        "dataset/state.json": "553705d1c0291d8d",
+        "dataset/state.json": "4bb53a5556ade7e1",
         "llamafactory/dataset_info.json": "62c1fa0b89e9fee9",
         "llamafactory/traces.json": "618af2e0edd434d3",
         "summary.json": "47df1f76974de9a3",
@@ -135,7 +136,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     "plain/mix": {
         "dataset/data-00000-of-00001.arrow": "67b10d9962ca54d4",
         "dataset/dataset_info.json": "db2798635164d522",
-        "dataset/state.json": "ceb076ed68b84ebc",
+        "dataset/state.json": "60ad7f327819e533",
         "llamafactory/dataset_info.json": "62c1fa0b89e9fee9",
         "llamafactory/traces.json": "833223bee166aaf9",
         "summary.json": "e28b34329d202551",
@@ -144,7 +145,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     "nested/all": {
         "dataset/data-00000-of-00001.arrow": "9e7ffa11c1bebda6",
         "dataset/dataset_info.json": "db2798635164d522",
-        "dataset/state.json": "2345ecc60ac73cba",
+        "dataset/state.json": "9b7c841893e4d43c",
         "llamafactory/dataset_info.json": "62c1fa0b89e9fee9",
         "llamafactory/traces.json": "97f15a7c9b3db549",
         "summary.json": "899baf685474ced9",
@@ -153,7 +154,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     "nested/mix": {
         "dataset/data-00000-of-00001.arrow": "8c423d073c3a677d",
         "dataset/dataset_info.json": "db2798635164d522",
-        "dataset/state.json": "324a72e183bf8658",
+        "dataset/state.json": "47b9875ca3f42031",
         "llamafactory/dataset_info.json": "62c1fa0b89e9fee9",
         "llamafactory/traces.json": "41866896b02265ed",
         "summary.json": "2d6549f7618b7b33",
@@ -162,7 +163,7 @@ GOLDEN: dict[str, dict[str, str]] = {
     "large/star": {
         "dataset/data-00000-of-00001.arrow": "4dd4bd72c8032d9b",
         "dataset/dataset_info.json": "db2798635164d522",
-        "dataset/state.json": "80338c6a0f80f6f2",
+        "dataset/state.json": "66b2600433a5ca55",
         "llamafactory/dataset_info.json": "62c1fa0b89e9fee9",
         "llamafactory/traces.json": "101542bf53586e30",
         "summary.json": "82e1f74b4d1f4520",

@@ -13,8 +13,10 @@ Speed (10^5 traces, 1 GB of output at the published scale): traces are encoded a
 writing, hashing and the Arrow stream run in a thread (all release the GIL) while traces are built. The HF
 dataset is the layout ``Dataset.save_to_disk`` writes, with the same shards, batches, metadata and bytes as
 ``datasets`` gives (the tests check; ``datasets.load_from_disk`` reads it), written by pyarrow itself: neither
-the second of importing ``datasets`` nor reading the JSONL back is paid. Its fingerprint is derived from the
-JSONL's content, so the same traces give the same dataset files.
+the second of importing ``datasets`` nor reading the JSONL back is paid. Its fingerprint is the sha256 of its
+traces' JSONL lines' sha256 digests: derived from the content, so the same traces give the same dataset
+files, and hashed line by line where the lines are made (in the workers), so a build that writes only the
+dataset need not hand its JSONL over at all (a third of the bytes the workers pass on).
 """
 
 from __future__ import annotations
@@ -70,10 +72,11 @@ class Encoded:
     """Traces encoded for the three outputs, in order."""
 
     n: int
-    jsonl: bytes | memoryview  # their traces.jsonl lines
+    jsonl: bytes | memoryview  # their traces.jsonl lines (empty: not asked for)
     sharegpt: bytes | memoryview  # their sharegpt objects, joined by ",\n" (empty: not asked for)
     line_lengths: list[int]  # bytes of each JSONL line, newline included
     batch: Any  # Arrow record batch of their dataset rows (None: not asked for)
+    digests: bytes = b""  # the sha256 of each JSONL line, for the dataset's fingerprint (empty: no dataset)
 
     def to_file(self, folder: str | Path) -> Handed:
         """Write this part to a new file in ``folder`` (a worker process's side of :class:`Handed`)."""
@@ -86,7 +89,8 @@ class Encoded:
             if self.batch is not None:
                 with pa.ipc.new_stream(f, self.batch.schema) as stream:
                     stream.write_batch(self.batch)
-        return Handed(path, self.n, len(self.jsonl), len(self.sharegpt), self.line_lengths, self.batch is not None)
+        return Handed(path, self.n, len(self.jsonl), len(self.sharegpt), self.line_lengths, self.batch is not None,
+                      self.digests)
 
 
 @dataclass
@@ -105,6 +109,7 @@ class Handed:
     sharegpt_bytes: int
     line_lengths: list[int]
     has_batch: bool = True
+    digests: bytes = b""
 
     def load(self) -> Encoded:
         """The part, its bytes views of the mapped file (removed now; the mapping lives while they do)."""
@@ -119,7 +124,7 @@ class Handed:
         view = memoryview(mapped)
         a, b = self.jsonl_bytes, self.jsonl_bytes + self.sharegpt_bytes
         batch = pa.ipc.open_stream(pa.py_buffer(view[b:])).read_next_batch() if self.has_batch else None
-        return Encoded(self.n, view[:a], view[a:b], self.line_lengths, batch)
+        return Encoded(self.n, view[:a], view[a:b], self.line_lengths, batch, self.digests)
 
 
 def trace_row(trace: Trace) -> Any:
@@ -129,12 +134,18 @@ def trace_row(trace: Trace) -> Any:
 
 def encode(traces: Sequence[Any], outputs: Collection[str] = tuple(OUTPUTS)) -> Encoded:
     """Encode traces given as :data:`TraceRow` (or :class:`~skillfactory.records.Trace`, converted here) for
-    ``outputs``. The JSONL lines are always made: the dataset's layout and fingerprint come from them."""
+    ``outputs``. The JSONL lines are always made (the dataset's layout and fingerprint come from them), joined
+    only for the JSONL output."""
     traces = [t if isinstance(t, TraceRow) else trace_row(t) for t in traces]
     lines = [_ENCODE(t) + b"\n" for t in traces]
     share = b",\n".join(map(sharegpt_json, traces)) if "llamafactory" in outputs else b""
-    batch = _record_batch(traces) if "dataset" in outputs else None
-    return Encoded(len(traces), b"".join(lines), share, list(map(len, lines)), batch)
+    batch, digests = None, b""
+    if "dataset" in outputs:
+        batch = _record_batch(traces)
+        sha = hashlib.sha256
+        digests = b"".join([sha(line).digest() for line in lines])
+    jsonl = b"".join(lines) if "jsonl" in outputs else b""
+    return Encoded(len(traces), jsonl, share, list(map(len, lines)), batch, digests)
 
 
 class _AtomicFile:
@@ -260,7 +271,7 @@ class TraceWriter:
             self._io(self._lf.write, b"\n" if self.n == 0 else b",\n")
             self._io(self._lf.write, part.sharegpt)
         if self._dataset is not None:
-            self._io(self.sha.update, part.jsonl)  # the dataset's fingerprint
+            self._io(self.sha.update, part.digests)  # the dataset's fingerprint
             self._io(self._dataset.add, part.batch, part.line_lengths)
         self.n += part.n
 
