@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,6 +21,7 @@ from skillfactory.traces.clean import TextScreen
 from skillfactory.traces.formats import FORMATS
 from skillfactory.traces import raw as raw_module
 from skillfactory.traces.raw import RawColumns
+from skillfactory.traces.sources import TraceInputError
 
 RESPONSE = "model_responses__mutated_prompts"
 CORRECT = "model_responses__mutated_prompts__eval_is_correct"
@@ -194,3 +196,32 @@ def test_question_ids_are_the_hash_of_what_json_writes(question, answer):
     assert raw_module._hashed_id(question, answer) == "raw/" + hashlib.sha256(key).hexdigest()[:16]
     assert raw_module._hashed_id(question, [answer]) == "raw/" + hashlib.sha256(
         json.dumps([question, [answer]], ensure_ascii=False, default=str).encode()).hexdigest()[:16]
+
+
+def _source(n, fail_at=None, closed=None):
+    try:
+        for i in range(n):
+            if i == fail_at:
+                raise TraceInputError(f"bad row {i}")
+            yield i
+    finally:
+        if closed is not None:
+            closed.append(threading.current_thread().name)
+
+
+def test_batches_taken_ahead_in_a_thread_come_in_order_errors_after_the_items_before():
+    assert list(raw_module._prefetched(_source(50))) == list(range(50))
+    got = []
+    with pytest.raises(TraceInputError, match="bad row 7"):
+        for i in raw_module._prefetched(_source(50, fail_at=7)):
+            got.append(i)
+    assert got == list(range(7))
+
+
+def test_stopping_early_stops_the_thread_and_closes_the_source():
+    closed: list[str] = []
+    before = threading.active_count()
+    items = raw_module._prefetched(_source(10_000, closed=closed))
+    assert [next(items) for _ in range(3)] == [0, 1, 2]
+    items.close()
+    assert threading.active_count() == before and closed == ["raw-prefetch"]

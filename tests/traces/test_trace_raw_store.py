@@ -1,10 +1,17 @@
 """The raw reader's store: attempts added batch by batch come back as each question's pool, in its order
-(variant name, then index within the variant, counted in file order)."""
+(variant name, then index within the variant, counted in file order); texts copied in from several threads
+come back by the references given in file order."""
 
 from __future__ import annotations
 
-import numpy as np
+import random
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from skillfactory.traces import raw_store
 from skillfactory.traces.formats import Attempt
 from skillfactory.traces.raw_store import AttemptColumns, RawUnit
 
@@ -29,3 +36,29 @@ def test_pools_are_the_attempts_of_each_question_across_batches():
 def test_a_file_without_usable_attempts_gives_empty_pools():
     table = AttemptColumns().done(["q"], ["original"])
     assert RawUnit("q", "p", table, 0).pool.attempts == []
+
+
+@pytest.mark.parametrize("large", [False, True])
+def test_texts_put_from_threads_in_any_order_are_numbered_in_the_order_added(monkeypatch, large):
+    monkeypatch.setattr(raw_store, "REGION_BYTES", 64)  # a few texts per region, and a batch larger than one
+    kind = pa.large_string() if large else pa.string()
+    rng = random.Random(0)
+    batches = [[f"t{b}.{i}-" + "é" * rng.randint(0, 30) for i in range(rng.randint(0, 6))] for b in range(40)]
+    arrays = [pa.array(["skip", *texts, "skip"], kind).slice(1, len(texts)) for texts in batches]  # offset > 0
+    texts = raw_store.Texts()
+    with ThreadPoolExecutor(4) as pool:  # put as the reader's threads do, in whatever order they finish
+        places = list(pool.map(texts.put, arrays[::-1]))[::-1]
+    firsts = [texts.add(p) for p in places]
+    text, close = texts.done()
+    assert len(texts._regions) > 2
+    assert [[text(first + i) for i in range(len(b))] for first, b in zip(firsts, batches)] == batches
+    close()
+
+
+def test_no_texts():
+    texts = raw_store.Texts()
+    assert texts.add(texts.put(pa.array([], pa.string()))) == 0
+    assert texts.add(texts.put(pa.array([""], pa.string()))) == 0
+    text, close = texts.done()
+    assert text(0) == ""
+    close()

@@ -11,10 +11,11 @@ Column names can be overridden (:class:`RawColumns`), e.g. ``columns={"response"
 Why columns, not rows: a released file holds about half a million rows and two million reflections. Read as
 one Python dict per row, with every verdict parsed by Python's ``re``, that was most of a build. Here rows are
 read in batches of Arrow columns (raw_batches.py: pyarrow for parquet; msgspec, which skips unused fields,
-for JSONL), the next batches screened in threads while this one is assembled (Arrow's kernels release the GIL):
-verdicts and the text screen run on whole columns in RE2, ids and per-variant indexes in numpy, and Python
-touches only the texts that can go into a trace. What is kept for the build (the texts in one buffer, the
-usable attempts as columns, a question's pool made when its traces are built) is in raw_store.py. What the
+for JSONL) in a thread of their own, the next batches screened in threads while this one is assembled (Arrow's
+kernels release the GIL): verdicts and the text screen run on whole columns in RE2, the usable texts are
+copied into the store there too, ids and per-variant indexes in numpy, and Python touches only the texts that
+can go into a trace. What is kept for the build (the texts in a few large regions, the usable attempts as
+columns, a question's pool made when its traces are built) is in raw_store.py. What the
 kernels cannot judge exactly like Python (a text with a tag or thinking block to clean, or no ASCII letter; a
 reflection with Unicode that Python's case-insensitive ``re`` folds onto ASCII, ``raw_kernels.PYTHON_ONLY``)
 goes through the same Python functions as before.
@@ -83,8 +84,10 @@ def load_raw(path: str | Path, columns: RawColumns | None = None, screen: TextSc
     if not path.exists():
         raise TraceInputError(f"{path}: file not found (expected a raw parquet or JSONL file)")
     reader = _Reader(path, c, screen)
-    read = parquet_batches if path.suffix.lower() == ".parquet" else jsonl_batches
-    batches = read(path, c, BATCH_ROWS)
+    if path.suffix.lower() == ".parquet":
+        batches = _prefetched(parquet_batches(path, c, BATCH_ROWS))
+    else:  # msgspec decodes holding the GIL: a thread of its own would only take turns with this one
+        batches = jsonl_batches(path, c, BATCH_ROWS)
     collect = gc.isenabled()
     gc.disable()  # ~10^6 long-lived objects arrive: each full collection would walk them all again
     try:
@@ -94,9 +97,57 @@ def load_raw(path: str | Path, columns: RawColumns | None = None, screen: TextSc
             raise TraceInputError(f"{path}: no rows (expected one row per question and prompt variant)")
         corpus = reader.corpus()
     finally:
+        batches.close()  # on an error: stops the thread taking them
         if collect:
             gc.enable()
     return corpus
+
+
+def _prefetched(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """``items``, taken ``depth`` ahead in a thread of their own: pyarrow decodes the next parquet batch (without
+    the GIL) while this thread assembles the last one, instead of waiting for it. An error taking an item is
+    raised here, after the items before it."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def offer(entry: tuple[bool, Any]) -> bool:
+        while not stop.is_set():  # (the consumer may have stopped taking)
+            try:
+                q.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not offer((True, item)):
+                    return
+            offer((True, _END))
+        except BaseException as e:  # handed to the consumer, raised there
+            offer((False, e))
+        finally:
+            close = getattr(items, "close", None)  # a generator's files are closed by the thread reading it
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="raw-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = q.get()
+            if not ok:
+                raise item
+            if item is _END:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _ahead(items: Iterator[Any], f: Callable[[Any], Any]) -> Iterator[tuple[Any, Any]]:
@@ -139,10 +190,10 @@ class _Screened:
     usable: Any  # numpy positions of the usable rows
     correct: list[bool]
     answers: list[str | None]
-    texts: Any  # Arrow strings: the response text of each usable row, as it goes into a trace
+    texts: Any  # where Texts.put placed the response text of each usable row, as it goes into a trace
     n_refl: list[int]  # how many usable reflections each usable row has, flat in the next two
     refl_index: list[int]
-    refl_texts: Any
+    refl_texts: Any  # where their texts were placed
     astats: Counter  # the batch's counts, added by the ordered pass (the reading thread must not)
     rstats: Counter
 
@@ -173,8 +224,8 @@ class _Reader:
         order = sorted(range(len(self.qids)), key=self.qids.__getitem__)
         table = self.attempts.done(self.qids, self.variants)
         units = [RawUnit(self.qids[q], self.prompts[q], table, q) for q in order]
-        text = self.texts.done()
-        return Corpus(units, text, text, self.astats, self.rstats)
+        text, close = self.texts.done()
+        return Corpus(units, text, text, self.astats, self.rstats, close)
 
     # -- the ordered pass: ids, per-(question, variant) indexes in file order, attempts --
     def assemble(self, s: _Screened) -> None:
@@ -317,8 +368,9 @@ class _Reader:
             refl_index += idx
             refl_texts += kept
         return _Screened(pa.array(questions, pa.string()), pa.array(variants, pa.string()), keys,
-                         np.asarray(usable, dtype=np.int64), correct_u, answers_u, pa.array(texts_u, pa.string()),
-                         n_refl, refl_index, pa.array(refl_texts, pa.string()), astats, rstats)
+                         np.asarray(usable, dtype=np.int64), correct_u, answers_u,
+                         self.texts.put(pa.array(texts_u, pa.string())), n_refl, refl_index,
+                         self.texts.put(pa.array(refl_texts, pa.string())), astats, rstats)
 
     # -- the columnar path: the same decisions on whole columns (run in the reading thread) --
     def columnar(self, batch: Batch) -> _Screened | None:
@@ -382,8 +434,8 @@ class _Reader:
         rstats = _nonzero(total=len(texts), kept=int(kept.sum()), not_kept=int((~kept).sum()),
                           usable=int(n_refl.sum()), **refusals)
         return _Screened(question, variant, cols[c.question_id] if c.question_id else cols[c.answer], u,
-                         correct[u].tolist(), answer.take(take).to_pylist(), resp, n_refl.tolist(),
-                         ks[chosen].tolist(), refl_texts, astats, rstats)
+                         correct[u].tolist(), answer.take(take).to_pylist(), self.texts.put(resp), n_refl.tolist(),
+                         ks[chosen].tolist(), self.texts.put(refl_texts), astats, rstats)
 
 
 def _replaced(texts: Any, positions: Any, new: dict[int, str]) -> Any:

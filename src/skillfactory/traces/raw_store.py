@@ -105,37 +105,86 @@ class RawUnit(Unit):
         return self._table.pool(self._number)
 
 
+#: Virtual size of one text region (anonymous memory: a page costs only once written).
+REGION_BYTES = 1 << 28
+#: A text's place is ``region << PLACE_BITS | offset`` (regions are at most 2**PLACE_BITS bytes).
+PLACE_BITS = 40
+
+
 class Texts:
-    """The texts a trace can use, UTF-8 in one buffer, each decoded when a trace uses it: a str each would
-    cost ~50 bytes more and fragment the heap (~0.3 GB more at the published scale)."""
+    """The texts a trace can use, UTF-8 in a few large regions of anonymous memory, each decoded when a trace
+    uses it (a str each would cost ~50 bytes more and fragment the heap: ~0.3 GB more at the published scale).
+
+    Why copied in by :meth:`put`, in the reading threads: a batch's texts are copied in numpy, which releases
+    the GIL, so the copy and the first touch of each new page (0.45 GB at the published scale, most of the
+    reading thread's time when it appended them to one buffer) run beside the ordered pass instead of in it.
+    Where a batch lands depends on which thread is first; only :meth:`add`, in file order, numbers the texts,
+    so the references (and the traces) do not.
+    """
 
     def __init__(self) -> None:
+        import threading
         from array import array
 
-        self._data = bytearray()
-        self._ends = array("q")
+        self._regions: list[Any] = []
+        self._used = 0  # bytes taken in the last region
+        self._lock = threading.Lock()
+        self._starts, self._ends = array("q"), array("q")
 
-    def add(self, texts: Any) -> int:
-        """Append an Arrow string array; returns the reference of its first text (the others follow)."""
+    def put(self, texts: Any) -> Any:
+        """Copy an Arrow string array's texts in (from any thread); returns their places, for :meth:`add`."""
         import numpy as np
         import pyarrow as pa
 
-        first = len(self._ends)
-        if len(texts) == 0:
-            return first
+        n = len(texts)
+        if n == 0:
+            return np.zeros(1, dtype=np.int64)
         width = np.int64 if pa.types.is_large_string(texts.type) else np.int32
-        offsets = np.frombuffer(texts.buffers()[1], dtype=width)[texts.offset:texts.offset + len(texts) + 1]
-        base = len(self._data)
-        if offsets[-1] > offsets[0]:
-            self._data += memoryview(texts.buffers()[2])[offsets[0]:offsets[-1]]
-        self._ends.frombytes((offsets[1:].astype(np.int64) - offsets[0] + base).tobytes())
+        offsets = np.frombuffer(texts.buffers()[1], dtype=width, count=n + 1, offset=texts.offset * width().itemsize)
+        offsets = offsets.astype(np.int64)
+        lo, size = int(offsets[0]), int(offsets[-1] - offsets[0])
+        with self._lock:
+            if not self._regions or self._used + size > len(self._regions[-1]):
+                self._regions.append(_anonymous(max(REGION_BYTES, size)))
+                self._used = 0
+            r, at = len(self._regions) - 1, self._used
+            self._used += size
+            region = self._regions[r]
+        if size:
+            np.frombuffer(region, np.uint8, size, at)[:] = np.frombuffer(texts.buffers()[2], np.uint8, size, lo)
+        return offsets + ((r << PLACE_BITS) + at - lo)
+
+    def add(self, places: Any) -> int:
+        """Number the texts placed by :meth:`put` (in file order); returns the reference of the first."""
+        first = len(self._ends)
+        self._starts.frombytes(places[:-1].tobytes())
+        self._ends.frombytes(places[1:].tobytes())
         return first
 
-    def done(self) -> Callable[[int], str]:
-        """The reader of a text by reference (no more texts can be added)."""
-        data, ends = memoryview(self._data), self._ends
+    def done(self) -> tuple[Callable[[int], str], Callable[[], None]]:
+        """The reader of a text by reference (no more texts can be added), and what frees the regions."""
+        regions, starts, ends = self._regions, self._starts, self._ends
+        views = [memoryview(m) for m in regions]
+        mask = (1 << PLACE_BITS) - 1
 
         def text(ref: int) -> str:
-            return str(data[ends[ref - 1] if ref else 0:ends[ref]], "utf-8")
+            a = starts[ref]
+            view = views[a >> PLACE_BITS]
+            return str(view[a & mask:(ends[ref] & mask)], "utf-8")
 
-        return text
+        def close() -> None:
+            for v in views:
+                v.release()
+            for m in regions:
+                m.close()
+
+        return text, close
+
+
+def _anonymous(size: int) -> Any:
+    """``size`` bytes of private anonymous memory (a forked worker shares its pages with the reader)."""
+    import mmap
+
+    if hasattr(mmap, "MAP_PRIVATE"):
+        return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE)
+    return mmap.mmap(-1, size)
