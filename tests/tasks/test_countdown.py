@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skillfactory.tasks import TaskParamError, get_task
-from skillfactory.tasks.arith import BinOp, Num, parse_expression, format_expr, evaluate
+from skillfactory.tasks.arith import BinOp, parse_expression, format_expr, evaluate
 from skillfactory.tasks.countdown import check_countdown, random_solution, solve
 
 NUMS, TARGET = [3, 5, 7], 22

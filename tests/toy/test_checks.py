@@ -30,7 +30,7 @@ def test_countdown_checks_compare_after_both_sides_and_reach_their_verdict(size)
             text, verdict = countdown_check(att, numbers, target, flip, rng, compare_last=True)
             assert parse_verdict(text) == verdict and verdict == (truth != flip)
             lines = text.split("\n")
-            assert lines[1].startswith(f"It uses ") and "; the numbers are " in lines[1]
+            assert lines[1].startswith("It uses ") and "; the numbers are " in lines[1]
             last = lines[-2]
             if last.startswith("This gives"):  # value compared with the target, both written first
                 value, said = re.match(r"This gives (\S+); the target is \d+: (the same|not the same)\.", last).groups()

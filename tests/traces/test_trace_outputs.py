@@ -14,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skillfactory.records import Trace
-from skillfactory.traces import outputs
+from skillfactory.traces import hf_dataset, outputs
 from skillfactory.traces.outputs import TraceWriter, encode, sharegpt, sharegpt_json
+from skillfactory.traces.sources import TraceInputError
 
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
 
@@ -36,7 +37,7 @@ def datasets_route(jsonl, out_dir, block: int, shard_bytes: int, fingerprint: st
     from datasets import Dataset
     from datasets.table import InMemoryTable
 
-    schema = outputs._schema()
+    schema = hf_dataset._schema()
     lines = jsonl.read_bytes().splitlines(keepends=True)
     if not lines:
         table = schema.empty_table()
@@ -67,9 +68,9 @@ CASES = {  # name: (traces, text size, JSON block, shard bytes, batch bytes)
 def layout_case(monkeypatch, case: str) -> list[Trace]:
     """The traces of a CASES entry, with the writer's layout limits set to its figures."""
     n, size, block, shard_bytes, batch_bytes = CASES[case]
-    monkeypatch.setattr(outputs, "JSON_BLOCK", block)
-    monkeypatch.setattr(outputs, "MAX_SHARD_BYTES", shard_bytes)
-    monkeypatch.setattr(outputs, "MAX_BATCH_BYTES", batch_bytes)
+    monkeypatch.setattr(hf_dataset, "JSON_BLOCK", block)
+    monkeypatch.setattr(hf_dataset, "MAX_SHARD_BYTES", shard_bytes)
+    monkeypatch.setattr(hf_dataset, "MAX_BATCH_BYTES", batch_bytes)
     rng = random.Random(n)
     return [trace(rng, i, size) for i in range(n)]
 
@@ -145,7 +146,7 @@ def test_dataset_rows_read_what_datasets_reads(tmp_path):
     with TraceWriter(tmp_path, ("dataset",)) as w:
         for t in traces:
             w.write(t)
-    rows = [r for batch in outputs.dataset_rows(tmp_path / "dataset", size=400) for r in batch]
+    rows = [r for batch in hf_dataset.dataset_rows(tmp_path / "dataset", size=400) for r in batch]
     assert rows == [t.model_dump() for t in traces] == list(datasets.load_from_disk(str(tmp_path / "dataset")))
     assert outputs.read_source(tmp_path) == tmp_path / "dataset"
 
@@ -218,3 +219,23 @@ def test_a_row_is_a_trace_without_validation():
     assert row == outputs.trace_row(t)
     assert encode([row]).jsonl == encode([t]).jsonl == t.model_dump_json().encode() + b"\n"
     assert sharegpt_json(row) == sharegpt_json(t)
+
+
+def test_traces_read_back_in_batches_from_jsonl_or_dataset_and_bad_lines_are_named(tmp_path):
+    rng = random.Random(5)
+    traces = [trace(rng, i) for i in range(7)]
+    with TraceWriter(tmp_path / "all") as w:
+        w.write_encoded(encode(traces))
+    with TraceWriter(tmp_path / "one", ("dataset",)) as w:
+        w.write_encoded(encode(traces, ("dataset",)))
+    expected = [json.loads(t.model_dump_json()) for t in traces]
+    assert [len(b) for b in outputs.trace_batches(tmp_path / "all", size=3)] == [3, 3, 1]
+    assert [t for b in outputs.trace_batches(tmp_path / "all") for t in b] == expected
+    assert [t for b in outputs.trace_batches(tmp_path / "one") for t in b] == expected
+    bad = tmp_path / "bad.jsonl"
+    for text, message in (('{"id": 1}\n', r"bad.jsonl:2: field 'messages' missing"), ("{oops\n", r"bad.jsonl:2: not valid JSON")):
+        bad.write_bytes((tmp_path / "all" / "traces.jsonl").read_bytes().split(b"\n")[0] + b"\n" + text.encode())
+        with pytest.raises(TraceInputError, match=message):
+            list(outputs.trace_batches(bad))
+    with pytest.raises(TraceInputError, match="file not found"):
+        list(outputs.trace_batches(tmp_path / "missing"))

@@ -36,12 +36,12 @@ from skillfactory.records import SCHEMA_VERSION, atomic_write_text
 from skillfactory.traces.clean import TextScreen
 from skillfactory.traces.formats import CORRECT_FORMATS, FORMATS, FULL_FORMATS, MIN_BLOCKS, choose_n, render, select
 from skillfactory.traces.outputs import (
-    ENCODE_EVERY, OUTPUTS, Encoded, Handed, TraceRow, TraceWriter, dataset_rows, encode,
+    ENCODE_EVERY, OUTPUTS, Encoded, Handed, TraceRow, TraceWriter, encode, trace_batches,
 )
 from skillfactory.traces.parallel import default_workers, forkable, handoff_folder, ordered_map
 from skillfactory.traces.raw import RawColumns, load_raw
 from skillfactory.traces.sources import Corpus, Unit, load_records
-from skillfactory.traces.summary import Tally, jsonl_rows, token_lengths
+from skillfactory.traces.summary import Tally, token_lengths
 
 STAGE = "traces"
 
@@ -166,8 +166,7 @@ def build_traces(cfg: TraceConfig, *, force: bool = False, progress: bool = True
     summary["attempts"] = dict(sorted(attempts.items()))
     summary["reflections"] = dict(sorted(reflections.items()))
     if cfg.tokenizer:
-        rows = (jsonl_rows(out / OUTPUTS["jsonl"]) if "jsonl" in cfg.outputs else dataset_rows(out / OUTPUTS["dataset"]))
-        summary["token_lengths"] = token_lengths(rows, cfg.tokenizer)
+        summary["token_lengths"] = token_lengths(trace_batches(out), cfg.tokenizer)  # the JSONL, else the dataset
     else:
         summary["token_lengths"] = None
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")

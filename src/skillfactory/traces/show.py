@@ -6,17 +6,14 @@ Reading a few traces is the fastest check that a build did what was meant; colou
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from pathlib import Path
 
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.text import Text
 
-from skillfactory.traces.outputs import dataset_rows, read_source
+from skillfactory.traces.outputs import trace_batches
 from skillfactory.traces.phrases import classify_glue
-from skillfactory.traces.sources import TraceInputError
 
 TAG_STYLES: dict[str, str] = {
     r"</?think>": "bold magenta",
@@ -48,14 +45,7 @@ def styled(content: str) -> Text:
 def read_traces(path: str | Path, n: int, start: int = 0, fmt: str | None = None) -> list[dict]:
     """Up to ``n`` traces from a traces.jsonl (or a traces folder: its JSONL, or its dataset when the build
     wrote no JSONL), skipping ``start``, of one format."""
-    path = read_source(path)
-    if path.is_dir() and (path / "state.json").exists():
-        rows = (trace for batch in dataset_rows(path) for trace in batch)
-    elif path.is_dir() or not path.exists():
-        where = path / "traces.jsonl" if path.is_dir() else path
-        raise TraceInputError(f"{where}: file not found (expected traces.jsonl from `skillfactory traces build`)")
-    else:
-        rows = _jsonl_traces(path)
+    rows = (trace for batch in trace_batches(path) for trace in batch)
     out: list[dict] = []
     seen = 0
     for trace in rows:
@@ -67,20 +57,6 @@ def read_traces(path: str | Path, n: int, start: int = 0, fmt: str | None = None
         if len(out) >= n:
             break
     return out
-
-
-def _jsonl_traces(path: Path) -> Iterator[dict]:
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                trace = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise TraceInputError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            if not isinstance(trace, dict) or "messages" not in trace:
-                raise TraceInputError(f"{path}:{lineno}: field 'messages' missing (expected a trace record)")
-            yield trace
 
 
 def show_traces(path: str | Path, n: int = 3, start: int = 0, fmt: str | None = None,

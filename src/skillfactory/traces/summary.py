@@ -6,10 +6,8 @@ go to the manifest).
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
-from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 from skillfactory.traces.sources import TraceInputError
@@ -88,23 +86,10 @@ def percentiles(values: list[int]) -> dict[str, float]:
     return out
 
 
-def jsonl_rows(traces_jsonl: Path, size: int = 512) -> Iterator[list[dict[str, Any]]]:
-    """The traces of a traces.jsonl, as dicts, ``size`` at a time."""
-    batch: list[dict[str, Any]] = []
-    with traces_jsonl.open(encoding="utf-8") as f:
-        for line in f:
-            batch.append(json.loads(line))
-            if len(batch) == size:
-                yield batch
-                batch = []
-    if batch:
-        yield batch
-
-
 def token_lengths(rows: Iterable[list[dict[str, Any]]], tokenizer_path: str) -> dict[str, Any]:
     """Token counts of whole chats (the tokenizer's chat template when it has one) and of assistant turns,
     as percentiles overall and per format: what SFT's ``max_length`` must hold. ``rows``: batches of traces as
-    dicts (:func:`jsonl_rows`, or ``outputs.dataset_rows`` when only the dataset was written)."""
+    dicts (``outputs.trace_batches``: the JSONL, or the dataset when only that was written)."""
     try:
         from transformers import AutoTokenizer
 
