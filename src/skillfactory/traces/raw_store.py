@@ -176,7 +176,10 @@ class Texts:
             for v in views:
                 v.release()
             for m in regions:
-                m.close()
+                try:
+                    m.close()
+                except BufferError:  # a view still held (a traceback's frame): unmapped when it goes
+                    pass
 
         return text, close
 
