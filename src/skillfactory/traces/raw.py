@@ -83,11 +83,15 @@ def load_raw(path: str | Path, columns: RawColumns | None = None, screen: TextSc
     path, c = Path(path), columns or RawColumns()
     if not path.exists():
         raise TraceInputError(f"{path}: file not found (expected a raw parquet or JSONL file)")
-    reader = _Reader(path, c, screen)
     if path.suffix.lower() == ".parquet":
-        batches = _prefetched(parquet_batches(path, c, BATCH_ROWS))
+        batches: Any = _Prefetched(parquet_batches(path, c, BATCH_ROWS))  # decoding starts now
     else:  # msgspec decodes holding the GIL: a thread of its own would only take turns with this one
         batches = jsonl_batches(path, c, BATCH_ROWS)
+    try:
+        reader = _Reader(path, c, screen)
+    except BaseException:
+        batches.close()
+        raise
     collect = gc.isenabled()
     gc.disable()  # ~10^6 long-lived objects arrive: each full collection would walk them all again
     try:
@@ -103,51 +107,64 @@ def load_raw(path: str | Path, columns: RawColumns | None = None, screen: TextSc
     return corpus
 
 
-def _prefetched(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
-    """``items``, taken ``depth`` ahead in a thread of their own: pyarrow decodes the next parquet batch (without
-    the GIL) while this thread assembles the last one, instead of waiting for it. An error taking an item is
-    raised here, after the items before it."""
-    import queue
-    import threading
+class _Prefetched:
+    """``items``, taken ``depth`` ahead in a thread of their own, started at once: pyarrow decodes the next parquet
+    batches (without the GIL) while the caller assembles the last one (or, for the first, makes its reader and
+    imports what it needs), instead of waiting for each. An error taking an item is raised by ``next``, after the
+    items before it; :meth:`close` stops the thread."""
 
-    q: queue.Queue = queue.Queue(depth)
-    stop = threading.Event()
+    def __init__(self, items: Iterator[Any], depth: int = 2):
+        import queue
+        import threading
 
-    def offer(entry: tuple[bool, Any]) -> bool:
-        while not stop.is_set():  # (the consumer may have stopped taking)
+        self._items, self._q = items, queue.Queue(depth)
+        self._stop = threading.Event()
+        self._done = False
+        self._thread = threading.Thread(target=self._produce, name="raw-prefetch", daemon=True)
+        self._thread.start()
+
+    def _offer(self, entry: tuple[bool, Any]) -> bool:
+        import queue
+
+        while not self._stop.is_set():  # (the consumer may have stopped taking)
             try:
-                q.put(entry, timeout=0.1)
+                self._q.put(entry, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def produce() -> None:
+    def _produce(self) -> None:
         try:
-            for item in items:
-                if not offer((True, item)):
+            for item in self._items:
+                if not self._offer((True, item)):
                     return
-            offer((True, _END))
+            self._offer((True, _END))
         except BaseException as e:  # handed to the consumer, raised there
-            offer((False, e))
+            self._offer((False, e))
         finally:
-            close = getattr(items, "close", None)  # a generator's files are closed by the thread reading it
+            close = getattr(self._items, "close", None)  # a generator's files are closed by the thread reading it
             if close is not None:
                 close()
 
-    thread = threading.Thread(target=produce, name="raw-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            ok, item = q.get()
-            if not ok:
-                raise item
-            if item is _END:
-                return
-            yield item
-    finally:
-        stop.set()
-        thread.join()
+    def __iter__(self) -> _Prefetched:
+        return self
+
+    def __next__(self) -> Any:
+        if self._done:
+            raise StopIteration
+        ok, item = self._q.get()
+        if ok and item is not _END:
+            return item
+        self.close()
+        if not ok:
+            raise item
+        raise StopIteration
+
+    def close(self) -> None:
+        self._done = True
+        self._stop.set()
+        self._thread.join()
 
 
 def _ahead(items: Iterator[Any], f: Callable[[Any], Any]) -> Iterator[tuple[Any, Any]]:
