@@ -40,7 +40,8 @@ def test_a_file_without_usable_attempts_gives_empty_pools():
 
 @pytest.mark.parametrize("large", [False, True])
 def test_texts_put_from_threads_in_any_order_are_numbered_in_the_order_added(monkeypatch, large):
-    monkeypatch.setattr(raw_store, "REGION_BYTES", 64)  # a few texts per region, and a batch larger than one
+    monkeypatch.setattr(raw_store, "FIRST_REGION_BYTES", 16)  # a few texts per region, and batches larger than one
+    monkeypatch.setattr(raw_store, "REGION_BYTES", 64)
     kind = pa.large_string() if large else pa.string()
     rng = random.Random(0)
     batches = [[f"t{b}.{i}-" + "é" * rng.randint(0, 30) for i in range(rng.randint(0, 6))] for b in range(40)]

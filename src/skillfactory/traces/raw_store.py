@@ -105,7 +105,9 @@ class RawUnit(Unit):
         return self._table.pool(self._number)
 
 
-#: Virtual size of one text region (anonymous memory: a page costs only once written).
+#: Size of the first text region and of the largest (each new one twice the last): anonymous memory, whose pages
+#: cost only once written, so a small file reserves little.
+FIRST_REGION_BYTES = 1 << 24
 REGION_BYTES = 1 << 28
 #: A text's place is ``region << PLACE_BITS | offset`` (regions are at most 2**PLACE_BITS bytes).
 PLACE_BITS = 40
@@ -145,7 +147,8 @@ class Texts:
         lo, size = int(offsets[0]), int(offsets[-1] - offsets[0])
         with self._lock:
             if not self._regions or self._used + size > len(self._regions[-1]):
-                self._regions.append(_anonymous(max(REGION_BYTES, size)))
+                grown = min(REGION_BYTES, FIRST_REGION_BYTES << len(self._regions))
+                self._regions.append(_anonymous(max(grown, size)))
                 self._used = 0
             r, at = len(self._regions) - 1, self._used
             self._used += size
