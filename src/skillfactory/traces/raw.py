@@ -89,22 +89,19 @@ def load_raw(path: str | Path, columns: RawColumns | None = None, screen: TextSc
         batches = jsonl_batches(path, c, BATCH_ROWS)
     try:
         reader = _Reader(path, c, screen)
-    except BaseException:
-        batches.close()
-        raise
-    collect = gc.isenabled()
-    gc.disable()  # ~10^6 long-lived objects arrive: each full collection would walk them all again
-    try:
-        for batch, screened in _ahead(batches, reader.columnar):
-            reader.assemble(screened if screened is not None else reader.row_by_row(batch.rows()))
-        if reader.n_rows == 0:
-            raise TraceInputError(f"{path}: no rows (expected one row per question and prompt variant)")
-        corpus = reader.corpus()
+        collect = gc.isenabled()
+        gc.disable()  # ~10^6 long-lived objects arrive: each full collection would walk them all again
+        try:
+            for batch, screened in _ahead(batches, reader.columnar):
+                reader.assemble(screened if screened is not None else reader.row_by_row(batch.rows()))
+            if reader.n_rows == 0:
+                raise TraceInputError(f"{path}: no rows (expected one row per question and prompt variant)")
+            return reader.corpus()
+        finally:
+            if collect:
+                gc.enable()
     finally:
         batches.close()  # on an error: stops the thread taking them
-        if collect:
-            gc.enable()
-    return corpus
 
 
 class _Prefetched:
