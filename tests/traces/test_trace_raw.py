@@ -20,6 +20,7 @@ from skillfactory.traces.build import TraceConfig, build_traces
 from skillfactory.traces.clean import TextScreen
 from skillfactory.traces.formats import FORMATS
 from skillfactory.traces import raw as raw_module
+from skillfactory.traces import raw_batches
 from skillfactory.traces.raw import RawColumns
 from skillfactory.traces.sources import TraceInputError
 
@@ -210,10 +211,10 @@ def _source(n, fail_at=None, closed=None):
 
 
 def test_batches_taken_ahead_in_a_thread_come_in_order_errors_after_the_items_before():
-    assert list(raw_module._Prefetched(_source(50))) == list(range(50))
+    assert list(raw_batches.Prefetched(_source(50))) == list(range(50))
     got = []
     with pytest.raises(TraceInputError, match="bad row 7"):
-        for i in raw_module._Prefetched(_source(50, fail_at=7)):
+        for i in raw_batches.Prefetched(_source(50, fail_at=7)):
             got.append(i)
     assert got == list(range(7))
 
@@ -221,9 +222,9 @@ def test_batches_taken_ahead_in_a_thread_come_in_order_errors_after_the_items_be
 def test_stopping_early_stops_the_thread_and_closes_the_source():
     closed: list[str] = []
     before = threading.active_count()
-    items = raw_module._Prefetched(_source(10_000, closed=closed))
+    items = raw_batches.Prefetched(_source(10_000, closed=closed))
     assert [next(items) for _ in range(3)] == [0, 1, 2]
     items.close()
     assert threading.active_count() == before and closed == ["raw-prefetch"]
-    raw_module._Prefetched(_source(10_000, closed=closed)).close()  # never taken from: stopped all the same
+    raw_batches.Prefetched(_source(10_000, closed=closed)).close()  # never taken from: stopped all the same
     assert threading.active_count() == before and closed == ["raw-prefetch"] * 2

@@ -29,9 +29,7 @@ import gc
 import hashlib
 import json
 import sys
-from collections import Counter, deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,8 +40,7 @@ from pydantic import BaseModel, ConfigDict
 from skillfactory.prompting import parse_verdict
 from skillfactory.traces.clean import CHAT_SCREEN, TextScreen
 from skillfactory.traces.formats import STRUCTURE_TAGS
-from skillfactory.traces.parallel import available_cpus
-from skillfactory.traces.raw_batches import Batch, jsonl_batches, parquet_batches
+from skillfactory.traces.raw_batches import Batch, Prefetched, ahead, jsonl_batches, parquet_batches
 from skillfactory.traces.raw_kernels import (
     ALNUM, compiles, first_bools, firsts, flat_reflections, is_str, match, re2_literal, verdicts,
 )
@@ -55,7 +52,6 @@ _JSON = msgspec.json.Encoder().encode
 #: Rows read per batch (bounds memory on large files).
 BATCH_ROWS = 4096
 
-_END = object()
 
 
 class RawColumns(BaseModel):
@@ -84,7 +80,7 @@ def load_raw(path: str | Path, columns: RawColumns | None = None, screen: TextSc
     if not path.exists():
         raise TraceInputError(f"{path}: file not found (expected a raw parquet or JSONL file)")
     if path.suffix.lower() == ".parquet":
-        batches: Any = _Prefetched(parquet_batches(path, c, BATCH_ROWS))  # decoding starts now
+        batches: Any = Prefetched(parquet_batches(path, c, BATCH_ROWS))  # decoding starts now
     else:  # msgspec decodes holding the GIL: a thread of its own would only take turns with this one
         batches = jsonl_batches(path, c, BATCH_ROWS)
     try:
@@ -92,7 +88,7 @@ def load_raw(path: str | Path, columns: RawColumns | None = None, screen: TextSc
         collect = gc.isenabled()
         gc.disable()  # ~10^6 long-lived objects arrive: each full collection would walk them all again
         try:
-            for batch, screened in _ahead(batches, reader.columnar):
+            for batch, screened in ahead(batches, reader.columnar):
                 reader.assemble(screened if screened is not None else reader.row_by_row(batch.rows()))
             if reader.n_rows == 0:
                 raise TraceInputError(f"{path}: no rows (expected one row per question and prompt variant)")
@@ -102,94 +98,6 @@ def load_raw(path: str | Path, columns: RawColumns | None = None, screen: TextSc
                 gc.enable()
     finally:
         batches.close()  # on an error: stops the thread taking them
-
-
-class _Prefetched:
-    """``items``, taken ``depth`` ahead in a thread of their own, started at once: pyarrow decodes the next parquet
-    batches (without the GIL) while the caller assembles the last one (or, for the first, makes its reader and
-    imports what it needs), instead of waiting for each. An error taking an item is raised by ``next``, after the
-    items before it; :meth:`close` stops the thread."""
-
-    def __init__(self, items: Iterator[Any], depth: int = 2):
-        import queue
-        import threading
-
-        self._items, self._q = items, queue.Queue(depth)
-        self._stop = threading.Event()
-        self._done = False
-        self._thread = threading.Thread(target=self._produce, name="raw-prefetch", daemon=True)
-        self._thread.start()
-
-    def _offer(self, entry: tuple[bool, Any]) -> bool:
-        import queue
-
-        while not self._stop.is_set():  # (the consumer may have stopped taking)
-            try:
-                self._q.put(entry, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _produce(self) -> None:
-        try:
-            for item in self._items:
-                if not self._offer((True, item)):
-                    return
-            self._offer((True, _END))
-        except BaseException as e:  # handed to the consumer, raised there
-            self._offer((False, e))
-        finally:
-            close = getattr(self._items, "close", None)  # a generator's files are closed by the thread reading it
-            if close is not None:
-                close()
-
-    def __iter__(self) -> _Prefetched:
-        return self
-
-    def __next__(self) -> Any:
-        if self._done:
-            raise StopIteration
-        ok, item = self._q.get()
-        if ok and item is not _END:
-            return item
-        self.close()
-        if not ok:
-            raise item
-        raise StopIteration
-
-    def close(self) -> None:
-        self._done = True
-        self._stop.set()
-        self._thread.join()
-
-
-def _ahead(items: Iterator[Any], f: Callable[[Any], Any]) -> Iterator[tuple[Any, Any]]:
-    """``(item, f(item))`` in order, ``f`` run on the next items in threads while the caller works on this one.
-
-    The items are taken here (parquet decoding runs in Arrow's threads, JSONL decoding needs the GIL anyway);
-    an error taking one is raised once the items before it are through, as when reading one at a time.
-    """
-    threads = max(1, min(4, available_cpus()))
-    queued: deque = deque()
-    with ThreadPoolExecutor(threads) as pool:
-        while True:
-            try:
-                item = next(items, _END)
-            except Exception:
-                while queued:
-                    item, done = queued.popleft()
-                    yield item, done.result()
-                raise
-            if item is _END:
-                break
-            queued.append((item, pool.submit(f, item)))
-            if len(queued) > threads:
-                item, done = queued.popleft()
-                yield item, done.result()
-        while queued:
-            item, done = queued.popleft()
-            yield item, done.result()
 
 
 # ---- one batch, screened ----------------------------------------------------------------------------------------

@@ -1,19 +1,23 @@
-"""Reading a raw-layout file (``raw.py``) in batches: Arrow columns from parquet, msgspec-decoded JSONL lines.
+"""Reading a raw-layout file (``raw.py``) in batches: Arrow columns from parquet, msgspec-decoded JSONL lines,
+and taking them ahead in threads (:class:`Prefetched` decodes, :func:`ahead` screens) while the caller works.
 
-Why apart: this is the file-format side (a batch of columns, or the rows as dicts for the row reader, built only
-when asked); ``raw.py`` keeps the screening and the ordered pass that turn batches into pools.
+Why apart: this is the file-format and threading side (a batch of columns, or the rows as dicts for the row
+reader, built only when asked); ``raw.py`` keeps the screening and the ordered pass that turn batches into pools.
 """
 
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from skillfactory.traces.parallel import available_cpus
 from skillfactory.traces.sources import TraceInputError
 
 if TYPE_CHECKING:
@@ -113,3 +117,95 @@ def _jsonl_batch(rows: list[Any], wheres: list[str], names: list[str], types: di
 
 
 __all__ = ["Batch", "jsonl_batches", "parquet_batches"]
+
+
+_END = object()
+
+
+class Prefetched:
+    """``items``, taken ``depth`` ahead in a thread of their own, started at once: pyarrow decodes the next parquet
+    batches (without the GIL) while the caller assembles the last one (or, for the first, makes its reader and
+    imports what it needs), instead of waiting for each. An error taking an item is raised by ``next``, after the
+    items before it; :meth:`close` stops the thread."""
+
+    def __init__(self, items: Iterator[Any], depth: int = 2):
+        import queue
+        import threading
+
+        self._items, self._q = items, queue.Queue(depth)
+        self._stop = threading.Event()
+        self._done = False
+        self._thread = threading.Thread(target=self._produce, name="raw-prefetch", daemon=True)
+        self._thread.start()
+
+    def _offer(self, entry: tuple[bool, Any]) -> bool:
+        import queue
+
+        while not self._stop.is_set():  # (the consumer may have stopped taking)
+            try:
+                self._q.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
+        try:
+            for item in self._items:
+                if not self._offer((True, item)):
+                    return
+            self._offer((True, _END))
+        except BaseException as e:  # handed to the consumer, raised there
+            self._offer((False, e))
+        finally:
+            close = getattr(self._items, "close", None)  # a generator's files are closed by the thread reading it
+            if close is not None:
+                close()
+
+    def __iter__(self) -> Prefetched:
+        return self
+
+    def __next__(self) -> Any:
+        if self._done:
+            raise StopIteration
+        ok, item = self._q.get()
+        if ok and item is not _END:
+            return item
+        self.close()
+        if not ok:
+            raise item
+        raise StopIteration
+
+    def close(self) -> None:
+        self._done = True
+        self._stop.set()
+        self._thread.join()
+
+
+def ahead(items: Iterator[Any], f: Callable[[Any], Any]) -> Iterator[tuple[Any, Any]]:
+    """``(item, f(item))`` in order, ``f`` run on the next items in threads while the caller works on this one.
+
+    The items are taken in the caller's thread (a parquet source is a :class:`Prefetched`, decoding in its own;
+    JSONL decoding needs the GIL anyway); an error taking one is raised once the items before it are through,
+    as when reading one at a time.
+    """
+    threads = max(1, min(4, available_cpus()))
+    queued: deque = deque()
+    with ThreadPoolExecutor(threads) as pool:
+        while True:
+            try:
+                item = next(items, _END)
+            except Exception:
+                while queued:
+                    item, done = queued.popleft()
+                    yield item, done.result()
+                raise
+            if item is _END:
+                break
+            queued.append((item, pool.submit(f, item)))
+            if len(queued) > threads:
+                item, done = queued.popleft()
+                yield item, done.result()
+        while queued:
+            item, done = queued.popleft()
+            yield item, done.result()
