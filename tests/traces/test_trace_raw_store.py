@@ -25,11 +25,12 @@ def test_pools_are_the_attempts_of_each_question_across_batches():
     # batch 2: question 1 again (variant 0, index 1) with 1 reflection; responses at 30, reflections at 40
     store.add(np.array([1]), np.array([0]), np.array([1]), [False], ["5"], 30, 40, [1], [2])
     table = store.done(["q-a", "q-b"], ["original", "rephrase"])
+    # (a question's kept reflections are consecutive texts: their refs are a range)
     assert RawUnit("q-a", "prompt a", table, 0).pool.attempts == [
-        Attempt("q-a", "rephrase", 0, False, None, 11, (1,), (22,))]
+        Attempt("q-a", "rephrase", 0, False, None, 11, (1,), range(22, 23))]
     unit = RawUnit("q-b", "prompt b", table, 1)
-    assert unit.pool.attempts == [Attempt("q-b", "original", 0, True, "4", 10, (0, 3), (20, 21)),
-                                  Attempt("q-b", "original", 1, False, "5", 30, (2,), (40,))]
+    assert unit.pool.attempts == [Attempt("q-b", "original", 0, True, "4", 10, (0, 3), range(20, 22)),
+                                  Attempt("q-b", "original", 1, False, "5", 30, (2,), range(40, 41))]
     assert unit.pool.correct == unit.pool.attempts[:1] and unit.check is None and unit.prompt == "prompt b"
 
 

@@ -85,12 +85,17 @@ class AttemptTable:
         a = int(self.first[q])
         b = a + int(self.count[q])
         qid, names, ks = self.qids[q], self.variants, self.ks
-        attempts = [Attempt(qid, names[v], i, c, ans, t, ks[k:k + n], tuple(range(f, f + n)))
+        # tuple.__new__, not Attempt(...): the NamedTuple's own __new__ is a Python frame per attempt; the texts'
+        # refs are consecutive, so a range (indexed like the tuple, made 3x faster) - together a quarter of this
+        attempts = [_new(Attempt, (qid, names[v], i, c, ans, t, ks[k:k + n], range(f, f + n)))
                     for v, i, c, ans, t, f, n, k in zip(
                         self.variant[a:b].tolist(), self.index[a:b].tolist(), self.correct[a:b].tolist(),
                         self.answers[a:b], self.text_ref[a:b].tolist(), self.refl_ref[a:b].tolist(),
                         self.n_refl[a:b].tolist(), self.k_start[a:b].tolist())]
         return Pool(qid, attempts, ordered=True)
+
+
+_new = tuple.__new__
 
 
 class RawUnit(Unit):
