@@ -34,7 +34,6 @@ from skillfactory.console import StepProgress
 from skillfactory.locking import locks_folder
 from skillfactory.records import SCHEMA_VERSION, atomic_write_text
 from skillfactory.traces.clean import TextScreen
-from skillfactory.traces.draws import seed
 from skillfactory.traces.formats import CORRECT_FORMATS, FORMATS, FULL_FORMATS, MIN_BLOCKS, choose_n, render, select
 from skillfactory.traces.outputs import (
     ENCODE_EVERY, OUTPUTS, Encoded, Handed, TraceRow, TraceWriter, encode, trace_batches,
@@ -245,7 +244,7 @@ def traces_for_unit(unit: Unit, cfg: TraceConfig, corpus: Corpus, tally: Tally,
             full = fmt in FULL_FORMATS
             seed_fmt = "*C_full" if fmt == "no_reflection" else fmt
             for n in range(1, cfg.max_responses + 1) if full else [None]:
-                seed(rng, f"{cfg.seed}/{qid}/{seed_fmt}/{r}/{n or ''}")
+                rng.seed(f"{cfg.seed}/{qid}/{seed_fmt}/{r}/{n or ''}")
                 blocks = n if n is not None else choose_n(fmt, pool, rng, cfg.max_responses, cfg.distinct_variants)
                 sel = select(fmt, pool, rng, blocks, cfg.distinct_variants)
                 if isinstance(sel, str):

@@ -21,7 +21,6 @@ from typing import NamedTuple
 from skillfactory.prompting import REFLECT_CLOSE, REFLECT_OPEN, SAMPLE_CLOSE, SAMPLE_OPEN, THINK_CLOSE, THINK_OPEN
 from skillfactory.records import sample_id
 from skillfactory.traces import phrases
-from skillfactory.traces.draws import below, choice, sample
 
 #: Every format, in the order they are documented. ``*C_full`` and ``no_reflection`` give one trace per n.
 FORMATS: tuple[str, ...] = ("0C", "*C", "*C_full", "*C*IC", "*CC", "random", "no_reflection")
@@ -135,13 +134,13 @@ def _fill(rng: random.Random, pool: Pool, k: int, fixed: Sequence[Attempt], dist
         return []
     if distinct:
         used = {a.variant for a in fixed}
-        variants = sample(rng, [v for v in pool.by_variant if v not in used], k)
-        return [choice(rng, pool.by_variant[v]) for v in variants]
+        variants = rng.sample([v for v in pool.by_variant if v not in used], k)
+        return [rng.choice(pool.by_variant[v]) for v in variants]
     if len(fixed) == 1:  # the common case (*C, *C_full): no set
         one = fixed[0]
-        return sample(rng, [a for a in pool.attempts if a is not one], k)
+        return rng.sample([a for a in pool.attempts if a is not one], k)
     taken = {id(a) for a in fixed}
-    return sample(rng, [a for a in pool.attempts if id(a) not in taken], k)
+    return rng.sample([a for a in pool.attempts if id(a) not in taken], k)
 
 
 def _pick_distinct(rng: random.Random, groups: Sequence[Sequence[Attempt]], distinct: bool) -> list[Attempt] | None:
@@ -157,14 +156,14 @@ def _pick_distinct(rng: random.Random, groups: Sequence[Sequence[Attempt]], dist
             combos = [c + (v,) for c in combos for v in variants if v not in c]
         if not combos:
             return None
-        combo = choice(rng, combos)
-        return [choice(rng, [a for a in g if a.variant == v]) for g, v in zip(groups, combo)]
+        combo = rng.choice(combos)
+        return [rng.choice([a for a in g if a.variant == v]) for g, v in zip(groups, combo)]
     chosen: list[Attempt] = []
     for g in groups:
         left = [a for a in g if all(a is not c for c in chosen)]
         if not left:
             return None
-        chosen.append(choice(rng, left))
+        chosen.append(rng.choice(left))
     return chosen
 
 
@@ -175,7 +174,7 @@ def select_star_c(pool: Pool, rng: random.Random, n: int, distinct: bool) -> Sel
     short = _shortfall(pool, n, distinct)
     if short:
         return short
-    last = choice(rng, pool.correct)
+    last = rng.choice(pool.correct)
     return Selection(_fill(rng, pool, n - 1, [last], distinct) + [last])
 
 
@@ -283,39 +282,30 @@ def render(
     the same seed (the builder seeds both alike). ``pool_size``: glue from each pool's first phrases only.
     """
     atts = sel.attempts
-    chosen = [below(rng, len(a.refl_index)) for a in atts]
-    # the draws of phrases.pick / glue_after, inline (10^5 traces): the glue after each non-final block, then
-    # the confirm phrase, then the ending
-    pools = phrases.sized(pool_size)
-    after_correct, after_incorrect, generic = pools["after_correct"], pools["after_incorrect"], pools["generic"]
-    glue: list[str | None] = []
-    backtrack_at = len(atts) - 2 if sel.backtrack else -1
-    for i in range(len(atts) - 1):
-        if i == backtrack_at:
-            glue.append(choice(rng, pools["backtrack"]))
+    chosen = [rng.randrange(len(a.refl_index)) for a in atts]
+    glue: list[str] = []
+    for i, a in enumerate(atts[:-1]):
+        if sel.backtrack and i == len(atts) - 2:
+            glue.append(phrases.pick(rng, "backtrack", pool_size))
         elif with_reflection:
-            phrase = choice(rng, after_correct if atts[i].correct else after_incorrect)
-            if rng.random() < phrases.GENERIC_FOLLOW_P:
-                phrase = f"{phrase} {choice(rng, generic)}"
-            glue.append(phrase)
+            glue.append(phrases.glue_after(rng, a.correct, pool_size))
         else:  # no verdict shown, so no glue may reveal one either (as in the published ablation)
-            glue.append(choice(rng, generic))
-    glue.append(choice(rng, pools["confirm"]) if sel.confirm else None)  # after the last block
-    ending = choice(rng, pools["ending"])
+            glue.append(phrases.pick(rng, "generic", pool_size))
+    tail = phrases.pick(rng, "confirm", pool_size) if sel.confirm else None
+    ending = phrases.pick(rng, "ending", pool_size)
 
     lines = [THINK_OPEN]
+    glue.append(tail)  # what follows the last block: the confirm phrase, or nothing
     for a, k, after in zip(atts, chosen, glue):
+        lines += (SAMPLE_OPEN, sample_text(a.text_ref).strip(), SAMPLE_CLOSE)
         if with_reflection:
-            lines += (SAMPLE_OPEN, sample_text(a.text_ref).strip(), SAMPLE_CLOSE,
-                      REFLECT_OPEN, reflection_text(a.refl_refs[k]).strip(), REFLECT_CLOSE)
-        else:
-            lines += (SAMPLE_OPEN, sample_text(a.text_ref).strip(), SAMPLE_CLOSE)
+            lines += (REFLECT_OPEN, reflection_text(a.refl_refs[k]).strip(), REFLECT_CLOSE)
         if after is not None:
             lines.append(after)
     last = atts[-1]
     final = last.answer if last.answer is not None else ""
     # one join for the whole turn (it is copied once): "...</think>\n\n{ending}\n\n<answer>\n{final}\n</answer>"
     lines += (THINK_CLOSE, "", ending, "", "<answer>", final, "</answer>")
-    sample_ids = [f"{a.question_id}|{a.variant}|{a.index}" for a in atts]  # records.sample_id, inline
+    sample_ids = [sample_id(a.question_id, a.variant, a.index) for a in atts]
     refl_ids = [f"{sid}|r{a.refl_index[k]}" for sid, a, k in zip(sample_ids, atts, chosen)] if with_reflection else []
     return Rendered("\n".join(lines), sample_ids, refl_ids, final, last.correct)

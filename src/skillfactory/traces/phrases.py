@@ -14,10 +14,7 @@ task-specific words.
 
 from __future__ import annotations
 
-import functools
 import random
-
-from skillfactory.traces.draws import choice
 
 #: Neutral lead-ins for another try; optionally appended after an after-correct / after-incorrect phrase.
 GENERIC: tuple[str, ...] = (
@@ -134,24 +131,17 @@ def all_phrases() -> list[str]:
     return [p for pool in POOLS.values() for p in pool]
 
 
-@functools.lru_cache(maxsize=None)
-def sized(size: int | None = None) -> dict[str, tuple[str, ...]]:
-    """Every pool, cut to its first ``size`` phrases (None: whole); cut once, not at every draw."""
-    return {name: phrases[:size] if size else phrases for name, phrases in POOLS.items()}
-
-
 def pick(rng: random.Random, pool: str, size: int | None = None) -> str:
     """One phrase of a pool, drawn with the caller's RNG; ``size``: from the pool's first ``size`` phrases only."""
-    return choice(rng, sized(size)[pool])
+    phrases = POOLS[pool]
+    return rng.choice(phrases[:size] if size else phrases)
 
 
 def glue_after(rng: random.Random, correct: bool, size: int | None = None) -> str:
-    """The glue after a non-final attempt: a phrase chosen by the attempt's truth, sometimes plus a lead-in.
-    (``formats.render`` draws the same, inline.)"""
-    pools = sized(size)
-    phrase = choice(rng, pools["after_correct"] if correct else pools["after_incorrect"])
+    """The glue after a non-final attempt: a phrase chosen by the attempt's truth, sometimes plus a lead-in."""
+    phrase = pick(rng, "after_correct" if correct else "after_incorrect", size)
     if rng.random() < GENERIC_FOLLOW_P:
-        phrase = f"{phrase} {choice(rng, pools['generic'])}"
+        phrase = f"{phrase} {pick(rng, 'generic', size)}"
     return phrase
 
 
