@@ -61,6 +61,9 @@ class AttemptColumns:
         return table
 
 
+_new = tuple.__new__  # makes an Attempt from its fields without the NamedTuple's Python __new__
+
+
 @dataclass
 class AttemptTable:
     """Usable attempts, rows sorted by question, then variant name and index (a :class:`Pool`'s order); question
@@ -93,9 +96,6 @@ class AttemptTable:
                         self.answers[a:b], self.text_ref[a:b].tolist(), self.refl_ref[a:b].tolist(),
                         self.n_refl[a:b].tolist(), self.k_start[a:b].tolist())]
         return Pool(qid, attempts, ordered=True)
-
-
-_new = tuple.__new__
 
 
 class RawUnit(Unit):
