@@ -23,3 +23,15 @@ def tiny_model_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny_model")
     arch = ArchConfig(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, max_position_embeddings=512)
     return build_random_model_dir(out, _corpus(), arch=arch, vocab_size=300, seed=0)
+
+
+@pytest.fixture(scope="session")
+def micro_model(tmp_path_factory):
+    """The micro toy model, built once per test session from scratch in a cache of its own (never the user's):
+    the toy build's tests check this very build, and the tests that only need a small trained model share it.
+    Tests must not write into it."""
+    from skillfactory.toy.build import build_toy_model
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SKILLFACTORY_CACHE", str(tmp_path_factory.mktemp("micro_cache")))
+        return build_toy_model("micro", seed=0, quiet=True)

@@ -131,17 +131,18 @@ def iter_jsonl(path: str | os.PathLike, cls: type[R] | None = None, *, tolerate_
     path = Path(path)
     if not path.exists():
         raise RecordError(f"{path}: file not found")
-    with path.open("rb") as f:
-        data = f.read()
-    lines = data.split(b"\n")
-    last = len(lines) - 1  # element after the final newline ("" when the file ends cleanly)
-    for lineno, raw in enumerate(lines, start=1):
+    with path.open("rb") as f:  # line by line: memory stays one line, not the file (traces.jsonl is 1 GB)
+        yield from _records(path, f, cls, tolerate_torn_tail)
+
+
+def _records(path: Path, f: Any, cls: type[R] | None, tolerate_torn_tail: bool) -> Iterator[Any]:
+    for lineno, raw in enumerate(f, start=1):
         if not raw.strip():
             continue
         try:
             obj = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            if tolerate_torn_tail and lineno - 1 == last:
+            if tolerate_torn_tail and not raw.endswith(b"\n"):  # only the last line can lack its newline
                 log.warning("%s:%d: skipping torn last line (an interrupted write)", path, lineno)
                 return
             raise RecordError(f"{path}:{lineno}: not valid JSON ({e.msg if hasattr(e, 'msg') else e})") from None

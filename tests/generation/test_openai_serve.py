@@ -70,12 +70,10 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory):
+def servers(tmp_path_factory, micro_model):
     if not _have_serve():
         pytest.skip("transformers serve is not installed (pip install 'transformers[serving]')")
-    from skillfactory.toy.build import build_toy_model
-
-    model = Path(build_toy_model("micro", seed=0, quiet=True))
+    model = Path(micro_model)
     logs = tmp_path_factory.mktemp("serve")
     pair = [Server(model, logs / f"{name}.log") for name in ("a", "b")]
     try:

@@ -11,11 +11,9 @@ from skillfactory.toy import build as toy_build
 
 
 @pytest.fixture(scope="module")
-def micro_dir(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SKILLFACTORY_CACHE", str(tmp_path_factory.mktemp("cache")))
-        path = toy_build.build_toy_model("micro", seed=0, quiet=True)
-        yield path
+def micro_dir(micro_model):
+    """The session's micro model (conftest.py): built from scratch in an empty cache, as tested here."""
+    return micro_model
 
 
 def test_micro_builds_and_loads_with_auto_classes(micro_dir):

@@ -32,14 +32,13 @@ def structured(text: str) -> bool:
     return bool(sep) and c.attempts >= 1 and c.reflections >= 1 and c.verdicts >= 1 and extract_answer(tail) is not None
 
 
-def test_sft_on_traces_teaches_the_trace_structure(tmp_path):
+def test_sft_on_traces_teaches_the_trace_structure(tmp_path, micro_model):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from skillfactory.toy.build import build_toy_model
     from skillfactory.training.sft import SFTRunConfig, run_sft
 
-    model_dir = build_toy_model("micro", seed=0, quiet=True)
+    model_dir = micro_model
     task = get_task("countdown", num_args=3, min_number=1, max_number=20, operators="+-")
     qs = task.generate(24, seed=1)
     traces = tmp_path / "traces.jsonl"
