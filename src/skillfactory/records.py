@@ -132,32 +132,29 @@ def iter_jsonl(path: str | os.PathLike, cls: type[R] | None = None, *, tolerate_
     if not path.exists():
         raise RecordError(f"{path}: file not found")
     with path.open("rb") as f:  # line by line: memory stays one line, not the file (traces.jsonl is 1 GB)
-        yield from _records(path, f, cls, tolerate_torn_tail)
-
-
-def _records(path: Path, f: Any, cls: type[R] | None, tolerate_torn_tail: bool) -> Iterator[Any]:
-    for lineno, raw in enumerate(f, start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            if tolerate_torn_tail and not raw.endswith(b"\n"):  # only the last line can lack its newline
-                log.warning("%s:%d: skipping torn last line (an interrupted write)", path, lineno)
-                return
-            raise RecordError(f"{path}:{lineno}: not valid JSON ({e.msg if hasattr(e, 'msg') else e})") from None
-        if not isinstance(obj, dict):
-            raise RecordError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-        if cls is None:
-            yield obj
-            continue
-        version = obj.get("schema_version", SCHEMA_VERSION)
-        if version != SCHEMA_VERSION:
-            raise RecordError(f"{path}:{lineno}: schema_version {version}, this skillfactory reads {SCHEMA_VERSION}")
-        try:
-            yield cls.model_validate(obj)
-        except ValidationError as e:
-            raise RecordError(_format_validation_error(path, lineno, e)) from None
+        for lineno, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                if tolerate_torn_tail and not raw.endswith(b"\n"):  # only the last line can lack its newline
+                    log.warning("%s:%d: skipping torn last line (an interrupted write)", path, lineno)
+                    return
+                raise RecordError(f"{path}:{lineno}: not valid JSON ({e.msg if hasattr(e, 'msg') else e})") from None
+            if not isinstance(obj, dict):
+                raise RecordError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+            if cls is None:
+                yield obj
+                continue
+            version = obj.get("schema_version", SCHEMA_VERSION)
+            if version != SCHEMA_VERSION:
+                raise RecordError(f"{path}:{lineno}: schema_version {version}, "
+                                  f"this skillfactory reads {SCHEMA_VERSION}")
+            try:
+                yield cls.model_validate(obj)
+            except ValidationError as e:
+                raise RecordError(_format_validation_error(path, lineno, e)) from None
 
 
 def read_jsonl(path: str | os.PathLike, cls: type[R] | None = None, **kw: Any) -> list[Any]:

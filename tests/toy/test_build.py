@@ -10,32 +10,26 @@ import pytest
 from skillfactory.toy import build as toy_build
 
 
-@pytest.fixture(scope="module")
-def micro_dir(micro_model):
-    """The session's micro model (conftest.py): built from scratch in an empty cache, as tested here."""
-    return micro_model
-
-
-def test_micro_builds_and_loads_with_auto_classes(micro_dir):
+def test_micro_builds_and_loads_with_auto_classes(micro_model):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(micro_dir)
-    model = AutoModelForCausalLM.from_pretrained(micro_dir)
+    tok = AutoTokenizer.from_pretrained(micro_model)
+    model = AutoModelForCausalLM.from_pretrained(micro_model)
     assert "{% generation %}" in tok.chat_template
     msgs = [{"role": "user", "content": "What is 12 x 34?"}]
     ids = tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     with torch.no_grad():
         out = model.generate(**ids, max_new_tokens=5, do_sample=False, pad_token_id=tok.pad_token_id)
     assert out.shape[1] > ids["input_ids"].shape[1]
-    info = json.loads((micro_dir / toy_build.BUILD_INFO).read_text())
+    info = json.loads((micro_model / toy_build.BUILD_INFO).read_text())
     assert info["preset"] == "micro" and info["check_disagreements"] == 0
     assert info["train"]["steps"] > 0 and info["train"]["final_loss_ema"] > 0
-    assert (micro_dir / "manifest.json").exists() and (micro_dir / "config.yaml").exists()
+    assert (micro_model / "manifest.json").exists() and (micro_model / "config.yaml").exists()
 
 
-def test_micro_trains_loss_down(micro_dir):
-    log = [json.loads(line) for line in (micro_dir / "pretrain_log.jsonl").read_text().splitlines()]
+def test_micro_trains_loss_down(micro_model):
+    log = [json.loads(line) for line in (micro_model / "pretrain_log.jsonl").read_text().splitlines()]
     assert log[-1]["loss"] < log[0]["loss"] - 0.5
 
 
@@ -83,12 +77,12 @@ def test_unknown_preset_is_a_one_line_error():
         toy_build.build_toy_model("huge")
 
 
-def test_cli_build_and_eval(micro_dir, tmp_path, monkeypatch):
+def test_cli_build_and_eval(micro_model, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     from skillfactory.cli import app
 
-    monkeypatch.setenv("SKILLFACTORY_CACHE", str(micro_dir.parent.parent))
+    monkeypatch.setenv("SKILLFACTORY_CACHE", str(micro_model.parent.parent))
     res = CliRunner().invoke(app, ["toy", "build", "--preset", "micro", "--out", str(tmp_path / "m")])
     assert res.exit_code == 0, res.output
     assert "cached" in res.output and (tmp_path / "m" / "model.safetensors").exists()

@@ -38,13 +38,13 @@ def test_sft_on_traces_teaches_the_trace_structure(tmp_path, micro_model):
 
     from skillfactory.training.sft import SFTRunConfig, run_sft
 
-    model_dir = micro_model
     task = get_task("countdown", num_args=3, min_number=1, max_number=20, operators="+-")
     qs = task.generate(24, seed=1)
     traces = tmp_path / "traces.jsonl"
     traces.write_text("".join(json.dumps(_trace(task, q)) + "\n" for q in qs[:16]))
 
-    summary = run_sft(SFTRunConfig(model=str(model_dir), traces=str(traces), out=str(tmp_path / "sft"), preset="tiny",
+    summary = run_sft(SFTRunConfig(model=str(micro_model), traces=str(traces), out=str(tmp_path / "sft"),
+                                   preset="tiny",
                                    learning_rate=1e-2, lr_scheduler="constant_with_warmup", per_device_batch_size=4, global_batch_size=4,
                                    epochs=160, save_steps=10**6))
     assert summary["steps"] == 640
