@@ -7,6 +7,7 @@ User-fixable errors (:class:`SkillFactoryError`) print as one line and exit 2, n
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import sys
@@ -40,6 +41,9 @@ def main() -> None:
             raise KeyboardInterrupt
         if isinstance(code, int) and code:
             sys.exit(code)
+        # what is left is freed with the process: frozen, the interpreter's collections at exit skip it (0.1 s
+        # of a 4 s build of 30,000 raw questions). Everything the command wrote is closed and in place by now.
+        gc.freeze()
     except SkillFactoryError as e:
         from rich.markup import escape  # messages hold names like "countdown[num_args=3]": not markup
 

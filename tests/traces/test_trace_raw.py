@@ -131,7 +131,7 @@ def test_empty_and_unreadable_files(tmp_path):
 
 
 def test_python_only_characters_are_exactly_where_python_re_and_the_re2_patterns_differ():
-    """The columnar verdicts use RE2 on ASCII-lowered text; Python's case-insensitive ``re`` also folds some
+    """The columnar verdicts use RE2 with ASCII case classes; Python's case-insensitive ``re`` also folds some
     non-ASCII letters onto the tags' letters and counts Unicode spaces as ``\\s``: those go to Python."""
     import re
 

@@ -14,9 +14,10 @@ import os
 import shutil
 from array import array
 from collections.abc import Iterator, Sequence
-from itertools import accumulate
 from pathlib import Path
 from typing import Any
+
+from skillfactory.traces.arrow_arrays import bools, ints, offsets, strings
 
 #: ``save_to_disk`` defaults (datasets/config.py: MAX_SHARD_SIZE, MAX_ROW_GROUP_SIZE, DEFAULT_MAX_BATCH_SIZE).
 MAX_SHARD_BYTES = 500 * 10**6
@@ -63,25 +64,19 @@ def record_batch(traces: Sequence[Any]) -> Any:
     schema = _dataset_schema()
     message = schema.field("messages").type
 
-    def offsets(lengths: list[int]) -> Any:
-        return pa.array([0, *accumulate(lengths)], pa.int32())
-
-    def strings(values: list[str]) -> Any:
-        return pa.array(values, pa.string())
-
     messages = pa.StructArray.from_arrays([strings([m["role"] for t in traces for m in t.messages]),
                                            strings([m["content"] for t in traces for m in t.messages])],
                                           fields=list(message.value_type))
     arrays = [
-        pa.array([t.schema_version for t in traces], pa.int64()), strings([t.id for t in traces]),
+        ints([t.schema_version for t in traces]), strings([t.id for t in traces]),
         strings([t.question_id for t in traces]), strings([t.format for t in traces]),
         pa.ListArray.from_arrays(offsets([len(t.messages) for t in traces]), messages, type=message),
-        pa.array([t.n_attempts for t in traces], pa.int64()),
+        ints([t.n_attempts for t in traces]),
         pa.ListArray.from_arrays(offsets([len(t.sample_ids) for t in traces]),
                                  strings([x for t in traces for x in t.sample_ids])),
         pa.ListArray.from_arrays(offsets([len(t.reflection_ids) for t in traces]),
                                  strings([x for t in traces for x in t.reflection_ids])),
-        pa.array([t.final_correct for t in traces], pa.bool_()),
+        bools([t.final_correct for t in traces]),
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 

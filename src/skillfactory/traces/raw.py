@@ -38,6 +38,7 @@ import msgspec
 from pydantic import BaseModel, ConfigDict
 
 from skillfactory.prompting import parse_verdict
+from skillfactory.traces.arrow_arrays import bools, int_values, ints, strings, values
 from skillfactory.traces.clean import CHAT_SCREEN, TextScreen
 from skillfactory.traces.formats import STRUCTURE_TAGS
 from skillfactory.traces.raw_batches import Batch, Prefetched, ahead, jsonl_batches, parquet_batches
@@ -154,7 +155,6 @@ class _Reader:
     # -- the ordered pass: ids, per-(question, variant) indexes in file order, attempts --
     def assemble(self, s: _Screened) -> None:
         import numpy as np
-        import pyarrow as pa
         import pyarrow.compute as pc
 
         n = len(s.question)
@@ -165,7 +165,7 @@ class _Reader:
         q = self._question_numbers(s)
         enc = pc.dictionary_encode(s.variant)
         v = np.asarray(_numbers(enc.dictionary.to_pylist(), self._vnum, self.variants, sys.intern),
-                       dtype=np.int64)[np.asarray(enc.indices, dtype=np.int64)]
+                       dtype=np.int64)[values(enc.indices)]
         if len(self.variants) >= 1 << 24:
             raise TraceInputError(f"{self.path}: more than {1 << 24} prompt variants")
         key = q << 24 | v
@@ -182,7 +182,7 @@ class _Reader:
         index[order] = np.repeat(np.asarray(base, dtype=np.int64), counts) + np.arange(n) - np.repeat(starts, counts)
 
         new, first = np.unique(q, return_index=True)  # the prompt of a question: its first row's question
-        self.prompts += s.question.take(pa.array(first[new >= before])).to_pylist()
+        self.prompts += s.question.take(ints(first[new >= before])).to_pylist()
 
         u = s.usable
         refs = self.texts.add(s.texts)
@@ -192,7 +192,6 @@ class _Reader:
     def _question_numbers(self, s: _Screened) -> Any:
         """Each row's question number (new ids numbered as they first appear)."""
         import numpy as np
-        import pyarrow as pa
         import pyarrow.compute as pc
 
         keys = s.keys
@@ -201,16 +200,15 @@ class _Reader:
             if arrow and is_str(keys.type) and not keys.null_count:  # str() of a str: the ids as they are
                 enc = pc.dictionary_encode(keys)
                 names = _numbers(enc.dictionary.to_pylist(), self._qnum, self.qids)
-                return np.asarray(names, dtype=np.int64)[np.asarray(enc.indices)]
+                return np.asarray(names, dtype=np.int64)[values(enc.indices)]
             return np.asarray(_numbers([str(k) for k in (keys.to_pylist() if arrow else keys)], self._qnum,
                                        self.qids), dtype=np.int64)
         if arrow and is_str(keys.type):  # hash each distinct (question, answer) once
             qenc, aenc = pc.dictionary_encode(s.question), pc.dictionary_encode(keys)
             width = len(aenc.dictionary) + 1
-            pair = np.asarray(qenc.indices, dtype=np.int64) * width + 1 + \
-                np.asarray(aenc.indices.fill_null(-1), dtype=np.int64)
+            pair = values(qenc.indices).astype(np.int64) * width + 1 + int_values(aenc.indices, -1)
             pairs, inverse = np.unique(pair, return_inverse=True)
-            questions = qenc.dictionary.take(pa.array(pairs // width)).to_pylist()
+            questions = qenc.dictionary.take(ints(pairs // width)).to_pylist()
             answers = [None] + aenc.dictionary.to_pylist()
             ids = [self._hashed_id(qq, answers[a]) for qq, a in zip(questions, (pairs % width).tolist())]
             return np.asarray(_numbers(ids, self._qnum, self.qids), dtype=np.int64)[inverse]
@@ -229,7 +227,6 @@ class _Reader:
     # -- the row reader: any input, every error message --
     def row_by_row(self, rows: list[tuple[str, dict[str, Any]]]) -> _Screened:
         import numpy as np
-        import pyarrow as pa
 
         c, path, screen = self.c, self.path, self.screen
         questions, variants, keys, usable, correct_u, answers_u, texts_u = [], [], [], [], [], [], []
@@ -291,16 +288,14 @@ class _Reader:
             n_refl.append(len(idx))
             refl_index += idx
             refl_texts += kept
-        return _Screened(pa.array(questions, pa.string()), pa.array(variants, pa.string()), keys,
-                         np.asarray(usable, dtype=np.int64), correct_u, answers_u,
-                         self.texts.put(pa.array(texts_u, pa.string())), n_refl, refl_index,
-                         self.texts.put(pa.array(refl_texts, pa.string())), astats, rstats)
+        return _Screened(strings(questions), strings(variants), keys, np.asarray(usable, dtype=np.int64), correct_u,
+                         answers_u, self.texts.put(strings(texts_u)), n_refl, refl_index,
+                         self.texts.put(strings(refl_texts)), astats, rstats)
 
     # -- the columnar path: the same decisions on whole columns (run in the reading thread) --
     def columnar(self, batch: Batch) -> _Screened | None:
         """The batch screened as :meth:`row_by_row` would, or None when it has to go through that one."""
         import numpy as np
-        import pyarrow as pa
 
         if batch.columns is None:
             return None
@@ -312,7 +307,7 @@ class _Reader:
         correct, refl = first_bools(cols[c.correct]), flat_reflections(cols[c.reflections])
         if response is None or answer is None or correct is None or refl is None:
             return None
-        if any(not q.strip() for q in question.filter(pa.array(~match(question, ALNUM))).to_pylist()):
+        if any(not q.strip() for q in question.filter(bools(~match(question, ALNUM))).to_pylist()):
             return None  # an empty question: the row reader names it
         n = len(question)
 
@@ -321,7 +316,7 @@ class _Reader:
         kept = verdicts(texts) == correct[rows]
         ok, cleaned, refusals = kept.copy(), {}, Counter()
         look = np.flatnonzero(kept & match(texts, self._flagged, null=True))
-        for j, text in zip(look.tolist(), texts.take(pa.array(look, pa.int64())).to_pylist()):
+        for j, text in zip(look.tolist(), texts.take(ints(look)).to_pylist()):
             text = screen.clean(text)
             refused = screen.refusal(text)
             if refused is None:
@@ -333,13 +328,13 @@ class _Reader:
 
         # responses: unusable for the same reasons, in the same order, as unusable_reason gives them
         flagged = match(response, self._flagged, null=True) | ~match(response, ALNUM)
-        no_answer = correct & ~flagged & np.asarray(answer.is_null(), dtype=bool)
+        no_answer = correct & ~flagged & values(answer.is_null())
         reasons = Counter({"correct_without_answer": int(no_answer.sum())})
         usable = ~flagged & ~no_answer
         look = np.flatnonzero(flagged)
-        looked = answer.take(pa.array(look, pa.int64())).to_pylist()
+        looked = answer.take(ints(look)).to_pylist()
         resp_clean = {}
-        for i, text, ans in zip(look.tolist(), response.take(pa.array(look, pa.int64())).to_pylist(), looked):
+        for i, text, ans in zip(look.tolist(), response.take(ints(look)).to_pylist(), looked):
             reason = unusable_reason(text or "", bool(correct[i]), ans, screen=screen)
             if reason is None:  # (a usable text is a str)
                 usable[i], resp_clean[i] = True, screen.clean(text)
@@ -349,10 +344,10 @@ class _Reader:
         usable &= n_ok > 0
 
         u = np.flatnonzero(usable)
-        take = pa.array(u, pa.int64())
+        take = ints(u)
         chosen = np.flatnonzero(ok & usable[rows])
         resp = _replaced(response.take(take), u, resp_clean)
-        refl_texts = _replaced(texts.take(pa.array(chosen, pa.int64())), chosen, cleaned)
+        refl_texts = _replaced(texts.take(ints(chosen)), chosen, cleaned)
         n_refl = n_ok[u]
         astats = _nonzero(total=n, usable=len(u), **{f"unusable:{r}": k for r, k in reasons.items()})
         rstats = _nonzero(total=len(texts), kept=int(kept.sum()), not_kept=int((~kept).sum()),
@@ -365,7 +360,6 @@ class _Reader:
 def _replaced(texts: Any, positions: Any, new: dict[int, str]) -> Any:
     """``texts`` (at ``positions`` of the batch) with the cleaned texts of ``new`` (by batch position) put in."""
     import numpy as np
-    import pyarrow as pa
 
     at = np.searchsorted(positions, list(new))
     hit = [(m, j) for m, j in zip(at.tolist(), new) if m < len(positions) and positions[m] == j]
@@ -374,7 +368,7 @@ def _replaced(texts: Any, positions: Any, new: dict[int, str]) -> Any:
     values = texts.to_pylist()
     for m, j in hit:
         values[m] = new[j]
-    return pa.array(values, pa.string())
+    return strings(values)
 
 
 def _numbers(names: list[str], numbers: dict[str, int], by_number: list[str], intern: Any = None) -> list[int]:

@@ -10,13 +10,24 @@ from __future__ import annotations
 from typing import Any
 
 from skillfactory.prompting import parse_verdict
+from skillfactory.traces.arrow_arrays import filled, ints, strings, values
 
-# parse_verdict in RE2, on ASCII-lowered text (so no IGNORECASE needed): equal to it on texts without a
-# PYTHON_ONLY character, where Python's \s is ASCII whitespace plus \x1c-\x1f and IGNORECASE folds only
-# ASCII onto the letters of the tags.
+# parse_verdict in RE2, each ASCII letter a class of its two cases (not RE2's IGNORECASE, which folds
+# Unicode as Python does not; nor a lowered copy of every text, a third of the verdict time): equal to it on
+# texts without a PYTHON_ONLY character, where Python's \s is ASCII whitespace plus \x1c-\x1f and IGNORECASE
+# folds only ASCII onto the letters of the tags.
 WS = r"[\t\n\x0b\x0c\r\x1c-\x1f ]*"
-_YES, _NO = f"<verdict>{WS}correct{WS}</verdict>", f"<verdict>{WS}incorrect{WS}</verdict>"
-_TWO = "(?s)<verdict>.*<verdict>"  # two or more opening tags ("<verdict>" cannot overlap itself)
+
+
+def ascii_cases(literal: str) -> str:
+    """``literal`` (letters and RE2-inert ASCII) as a pattern matching it in any ASCII case: ``ab<`` -> ``[aA][bB]<``."""
+    return "".join(f"[{ch}{ch.upper()}]" if ch.isascii() and ch.isalpha() else ch for ch in literal.lower())
+
+
+_OPEN, _CLOSE = ascii_cases("<verdict>"), ascii_cases("</verdict>")
+_YES = f"{_OPEN}{WS}{ascii_cases('correct')}{WS}{_CLOSE}"
+_NO = f"{_OPEN}{WS}{ascii_cases('incorrect')}{WS}{_CLOSE}"
+_TWO = f"(?s){_OPEN}.*{_OPEN}"  # two or more opening tags ("<verdict>" cannot overlap itself)
 #: Non-ASCII characters that Python's ``re`` counts as ``\s`` or folds onto a letter of the verdict tags
 #: (ı and İ onto i); tests/traces checks this list against every code point.
 PYTHON_ONLY = ("\x85\xa0\u0130\u0131\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
@@ -44,17 +55,17 @@ def match(arr: Any, pattern: str, null: bool = False) -> Any:
 
     if len(arr) == 0:
         return np.zeros(0, dtype=bool)
-    return np.asarray(pc.match_substring_regex(arr, pattern).fill_null(null), dtype=bool)
+    return filled(pc.match_substring_regex(arr, pattern), null)
 
 
 def list_ranges(arr: Any) -> tuple[Any, Any]:
     """(start, length) in ``arr.values`` of each list; a null list has length 0."""
     import numpy as np
 
-    offsets = np.asarray(arr.offsets, dtype=np.int64)
+    offsets = values(arr.offsets).astype(np.int64)
     lengths = np.diff(offsets)
     if arr.null_count:
-        lengths[~np.asarray(arr.is_valid(), dtype=bool)] = 0
+        lengths[~values(arr.is_valid())] = 0
     return offsets[:-1], lengths
 
 
@@ -70,24 +81,23 @@ def firsts(arr: Any) -> Any:
     if not (is_list(arr.type) and is_str(arr.type.value_type)):
         return None
     starts, lengths = list_ranges(arr)
-    return arr.values.take(pa.array(starts, mask=lengths == 0))
+    return arr.values.take(ints(starts, mask=lengths == 0))
 
 
 def first_bools(arr: Any) -> Any:
     """Numpy booleans of a (list of) bool or 0/1 integer column, or None (the row reader raises or takes it)."""
-    import numpy as np
     import pyarrow as pa
 
     if is_list(arr.type):
         starts, lengths = list_ranges(arr)
-        arr = arr.values.take(pa.array(starts, mask=lengths == 0))
+        arr = arr.values.take(ints(starts, mask=lengths == 0))
     if arr.null_count:
         return None
     if pa.types.is_boolean(arr.type):
-        return np.asarray(arr, dtype=bool)
+        return values(arr)
     if pa.types.is_integer(arr.type):
-        values = np.asarray(arr)
-        return values.astype(bool) if ((values == 0) | (values == 1)).all() else None
+        numbers = values(arr)
+        return numbers.astype(bool) if ((numbers == 0) | (numbers == 1)).all() else None
     return None
 
 
@@ -99,14 +109,14 @@ def flat_reflections(arr: Any) -> tuple[Any, Any, Any] | None:
 
     n = len(arr)
     if pa.types.is_null(arr.type):
-        return pa.array([], pa.string()), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return strings([]), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     if not is_list(arr.type):
         return None
     starts, lengths = list_ranges(arr)
     if is_list(arr.type.value_type) and is_str(arr.type.value_type.value_type):
         inner, has = arr.values, lengths > 0
         first = starts[has]  # each non-empty row's first list, as an index into the inner lists
-        if not np.asarray(inner.is_valid(), dtype=bool)[first].all():
+        if not values(inner.is_valid())[first].all():
             return None
         inner_starts, inner_lengths = list_ranges(inner)
         starts, lengths = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
@@ -120,7 +130,7 @@ def flat_reflections(arr: Any) -> tuple[Any, Any, Any] | None:
     ks = np.arange(total) - np.repeat(before, lengths)
     if n and (starts[1:] == starts[:-1] + lengths[:-1]).all():  # contiguous, as written: no copy
         return arr.values.slice(int(starts[0]), total), rows, ks
-    return arr.values.take(pa.array(np.repeat(starts - before, lengths) + np.arange(total))), rows, ks
+    return arr.values.take(ints(np.repeat(starts - before, lengths) + np.arange(total))), rows, ks
 
 
 def verdicts(texts: Any) -> Any:
@@ -135,16 +145,15 @@ def verdicts(texts: Any) -> Any:
     # exactly one "<verdict>" (case aside), and what follows it opens with "\s*(in)correct\s*</verdict>": with
     # one opening tag, a match of "<verdict>\s*correct\s*</verdict>" anywhere starts at it. Three scans in RE2,
     # no copies (splitting each text at the tag cost 2x the time, and its lists as much memory as the texts)
-    lowered = pc.ascii_lower(texts)
-    one = ~match(lowered, _TWO)
-    out[match(lowered, _YES) & one] = 1
-    out[match(lowered, _NO) & one] = 0
-    odd = np.flatnonzero(~np.asarray(pc.string_is_ascii(texts).fill_null(True), dtype=bool))
+    one = ~match(texts, _TWO)
+    out[match(texts, _YES) & one] = 1
+    out[match(texts, _NO) & one] = 0
+    odd = np.flatnonzero(~filled(pc.string_is_ascii(texts), True))
     if len(odd):  # only a non-ASCII text can hold a character that Python's re treats otherwise
-        nonascii = texts.take(pa.array(odd, pa.int64()))
+        nonascii = texts.take(ints(odd))
         raw = nonascii.view(pa.large_binary() if pa.types.is_large_string(texts.type) else pa.binary())
         look = odd[match(raw, _PYTHON_ONLY_UTF8)]
-        for j, text in zip(look.tolist(), texts.take(pa.array(look, pa.int64())).to_pylist()):
+        for j, text in zip(look.tolist(), texts.take(ints(look)).to_pylist()):
             verdict = parse_verdict(text)
             out[j] = -1 if verdict is None else int(verdict)
     return out
@@ -156,7 +165,7 @@ def compiles(pattern: str) -> str:
     import pyarrow.compute as pc
 
     try:
-        pc.match_substring_regex(pa.array([""]), pattern)
+        pc.match_substring_regex(strings([""]), pattern)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return ""
     return pattern
