@@ -19,6 +19,18 @@ def test_blank_lines_are_skipped_and_a_bad_line_is_named_by_its_number(tmp_path)
         next(rows)
 
 
+def test_numbered_records_carry_their_line_in_the_file(tmp_path):
+    from skillfactory.records import Trace
+
+    path = tmp_path / "x.jsonl"
+    path.write_text('\n{"a": 1}\n\n\n{"a": 2}\n')
+    assert list(iter_jsonl(path, numbered=True)) == [(2, {"a": 1}), (5, {"a": 2})]
+    trace = Trace(id="t", question_id="q", format="*C", messages=[{"role": "user", "content": "q"}], n_attempts=1,
+                  sample_ids=[], reflection_ids=[], final_correct=True)
+    path.write_text("\n" + trace.model_dump_json() + "\n")
+    assert list(iter_jsonl(path, Trace, numbered=True)) == [(2, trace)]
+
+
 def test_only_a_torn_last_line_is_skipped(tmp_path):
     path = tmp_path / "x.jsonl"
     path.write_text('{"a": 1}\n{"a": 2}\n{"a": "to')  # an append cut short by a crash

@@ -122,8 +122,10 @@ def _format_validation_error(path: Path, lineno: int, err: ValidationError) -> s
     return f"{path}:{lineno}: field '{field}': {first['msg']} (got {first.get('input')!r:.80})"
 
 
-def iter_jsonl(path: str | os.PathLike, cls: type[R] | None = None, *, tolerate_torn_tail: bool = True) -> Iterator[Any]:
-    """Yield records (or plain dicts when ``cls`` is None) from a JSONL file.
+def iter_jsonl(path: str | os.PathLike, cls: type[R] | None = None, *, tolerate_torn_tail: bool = True,
+               numbered: bool = False) -> Iterator[Any]:
+    """Yield records (or plain dicts when ``cls`` is None) from a JSONL file; ``numbered``: ``(line, record)``
+    pairs, the line as an editor counts it (blank lines included), for a caller's own error messages.
 
     A last line without a trailing newline that does not parse is a torn write from a crash: it is skipped
     with a warning. Any other bad line raises :class:`RecordError` naming the file, line and field.
@@ -145,16 +147,17 @@ def iter_jsonl(path: str | os.PathLike, cls: type[R] | None = None, *, tolerate_
             if not isinstance(obj, dict):
                 raise RecordError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
             if cls is None:
-                yield obj
+                yield (lineno, obj) if numbered else obj
                 continue
             version = obj.get("schema_version", SCHEMA_VERSION)
             if version != SCHEMA_VERSION:
                 raise RecordError(f"{path}:{lineno}: schema_version {version}, "
                                   f"this skillfactory reads {SCHEMA_VERSION}")
             try:
-                yield cls.model_validate(obj)
+                record = cls.model_validate(obj)
             except ValidationError as e:
                 raise RecordError(_format_validation_error(path, lineno, e)) from None
+            yield (lineno, record) if numbered else record
 
 
 def read_jsonl(path: str | os.PathLike, cls: type[R] | None = None, **kw: Any) -> list[Any]:

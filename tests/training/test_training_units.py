@@ -68,6 +68,17 @@ def test_traces_with_a_bad_role_fail_naming_file_line_and_role(tmp_path):
         load_traces(str(_write(tmp_path / "u.jsonl", [{"messages": [{"role": "user", "content": "q"}]}])))
 
 
+def test_a_bad_trace_is_named_by_its_line_in_the_file_blank_lines_counted(tmp_path):
+    good = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+    path = tmp_path / "traces.jsonl"
+    path.write_text(json.dumps(good) + "\n\n\n" + json.dumps({"id": "x"}) + "\n")
+    with pytest.raises(TrainingError, match=r"traces\.jsonl:4: no 'messages' field"):
+        load_traces(str(path))
+    path.write_text("\n" + json.dumps(good) + "\n\n" + json.dumps({"messages": [{"role": "tool", "content": "t"}]}) + "\n")
+    with pytest.raises(TrainingError, match=r"traces\.jsonl:4: message 0 has role 'tool'"):
+        load_traces(str(path))
+
+
 def test_traces_load_from_a_stage_folder_and_a_saved_dataset(tmp_path):
     from datasets import Dataset
 

@@ -73,10 +73,9 @@ def _message_rows(path: Path) -> list[tuple[str, list[dict[str, str]]]]:
     if not path.exists():
         raise TrainingError(f"traces file {path} does not exist; pass the traces stage's traces.jsonl with --traces")
     rows = []
-    lineno = 0
-    for lineno, obj in enumerate(iter_jsonl(path), start=1):
+    for lineno, obj in iter_jsonl(path, numbered=True):
         if "messages" not in obj:
-            raise TrainingError(f"{path}: row {lineno}: no 'messages' field; expected records.Trace rows")
+            raise TrainingError(f"{path}:{lineno}: no 'messages' field; expected records.Trace rows")
         rows.append((f"{path}:{lineno}", obj["messages"]))
     return rows
 
