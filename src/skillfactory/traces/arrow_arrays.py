@@ -1,8 +1,10 @@
 """Arrow arrays made from numpy arrays and Python lists by their buffers, not by ``pa.array``.
 
 Why: ``pa.array`` (and every call that converts a Python or numpy value for Arrow: ``take`` of a numpy index,
-``fill_null(False)``) first asks whether the value is a pandas object, which imports pandas: 0.15 s of a 4 s build
-of 30,000 raw questions, at its start, where the first batch waits for it. The raw reader and the dataset
+``fill_null(False)``) first asks whether the value is a pandas object, which imports pandas, and so does
+``np.asarray`` of an Arrow array (its C++ conversion): 0.15 s of a 4 s build of 30,000 raw questions, at its
+start, where the first batch waits for it. :func:`values`, :func:`filled` and :func:`int_values` read integer
+and boolean arrays back as numpy from their buffers instead. The raw reader and the dataset
 writer need only these few shapes, and a shape built here is the array ``pa.array`` makes (the tests compare them),
 so the dataset's bytes do not change. An input these cannot take exactly (a ``None`` in a list of strings, text
 that is not encodable UTF-8, more than 2 GiB) goes to ``pa.array``, which gives what it gave before, or its error.
