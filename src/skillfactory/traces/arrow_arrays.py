@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-#: Most bytes of a ``string`` array (its offsets are int32).
-MAX_STRING_BYTES = (1 << 31) - 1
+#: Largest int32 offset: the most bytes of a ``string`` array, the most elements of a ``list`` array's values.
+MAX_OFFSET = (1 << 31) - 1
 
 
 def ints(values: Any, mask: Any = None) -> Any:
@@ -42,14 +42,12 @@ def bools(values: Any) -> Any:
 
 def offsets(lengths: Sequence[int]) -> Any:
     """The int32 offsets of lists of these lengths (``0, l0, l0 + l1, ...``), for ``pa.ListArray.from_arrays``."""
-    import numpy as np
     import pyarrow as pa
 
-    out = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=out[1:])
-    if out[-1] > MAX_STRING_BYTES:
-        raise OverflowError(f"{out[-1]} list elements do not fit int32 offsets")
-    return pa.Array.from_buffers(pa.int32(), len(out), [None, pa.py_buffer(out.astype(np.int32))])
+    ends = _offsets(lengths)
+    if ends[-1] > MAX_OFFSET:
+        raise OverflowError(f"{ends[-1]} list elements do not fit int32 offsets")
+    return pa.Array.from_buffers(pa.int32(), len(ends), [None, pa.py_buffer(ends.astype("int32"))])
 
 
 def strings(values: Sequence[str]) -> Any:
@@ -62,7 +60,7 @@ def strings(values: Sequence[str]) -> Any:
         data = joined.encode("utf-8")
     except (TypeError, UnicodeEncodeError):  # a None or a lone surrogate: pa.array's own answer
         return pa.array(values, pa.string())
-    if len(data) > MAX_STRING_BYTES:
+    if len(data) > MAX_OFFSET:
         return pa.array(values, pa.string())
     n = len(values)
     if len(data) == len(joined):  # ASCII: a character is a byte
@@ -70,9 +68,7 @@ def strings(values: Sequence[str]) -> Any:
     else:
         lengths = np.fromiter((len(v) if v.isascii() else len(v.encode("utf-8")) for v in values), dtype=np.int64,
                               count=n)
-    offsets = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+    return pa.StringArray.from_buffers(n, pa.py_buffer(_offsets(lengths).astype(np.int32)), pa.py_buffer(data))
 
 
 def filled(arr: Any, null: bool) -> Any:
@@ -117,6 +113,15 @@ def _ints(arr: Any) -> Any:
     if len(arr) == 0:
         return np.zeros(0, dtype=width)
     return np.frombuffer(arr.buffers()[1], dtype=width, count=arr.offset + len(arr))[arr.offset:]
+
+
+def _offsets(lengths: Any) -> Any:
+    """int64 ``0, l0, l0 + l1, ...`` of a sequence of lengths."""
+    import numpy as np
+
+    out = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=out[1:])
+    return out
 
 
 def _bitmap(flags: Any) -> Any:

@@ -365,10 +365,10 @@ def _replaced(texts: Any, positions: Any, new: dict[int, str]) -> Any:
     hit = [(m, j) for m, j in zip(at.tolist(), new) if m < len(positions) and positions[m] == j]
     if not hit:
         return texts
-    values = texts.to_pylist()
+    replaced = texts.to_pylist()
     for m, j in hit:
-        values[m] = new[j]
-    return strings(values)
+        replaced[m] = new[j]
+    return strings(replaced)
 
 
 def _numbers(names: list[str], numbers: dict[str, int], by_number: list[str], intern: Any = None) -> list[int]:
